@@ -1,0 +1,300 @@
+"""ComputeHost: the tutorial's compute-node chapter, done over SSH on one host.
+
+Steps (each a pulumi-command `remote.Command`, child of the component, chained in this order):
+
+1. packages  - "Software installation": nova-compute-qemu (or -kvm), the neutron L2 agent, bridge tools
+2. bridge    - "Network configuration": br100 on the host's VM-network NIC, persisted and up now
+3. config    - "nova configuration" + "nova-compute configuration" + the L2 agent's files
+4. restart   - `service nova-compute restart` (and the agent), only when their files changed
+5. gate      - "Final check", on the controller: map the host into its cell, wait until it is `up`
+
+Everything that can be pure (rendering files, choosing packages, batching) is a plain function here
+or in render.py; the component only wires those to resources.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import pulumi
+from pulumi_command import remote
+
+from .config import ComputeHostConfig, ControllerConfig, NetworkConfig, ServicesConfig
+from .render import (
+    ManagedFile,
+    NovaComputeSettings,
+    ServiceAuth,
+    content_hash,
+    file_bundle,
+    render_bridge_stanza,
+    render_clouds_yaml,
+    render_linuxbridge_agent_ini,
+    render_neutron_conf,
+    render_nova_compute_conf,
+    render_nova_conf,
+    service_auth_url,
+    transport_url,
+)
+from .scripts import script_command
+
+L2_AGENT = "neutron-linuxbridge-agent"
+
+
+def host_packages(virt_type: str) -> list[str]:
+    """What the tutorial installs, plus what today's compute node needs to plug ports and disks."""
+    hypervisor = {"qemu": "nova-compute-qemu", "kvm": "nova-compute-kvm"}[virt_type]
+    # bridge-utils + ifupdown: the interfaces.d stanza (bridge_ports); qemu-block-extra: RBD volumes.
+    return [hypervisor, L2_AGENT, "bridge-utils", "ifupdown", "qemu-block-extra"]
+
+
+@dataclass(frozen=True)
+class Passwords:
+    """Plain values, only ever handled inside an Output.apply of secret Outputs."""
+
+    rabbit: str
+    nova: str
+    neutron: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class HostFiles:
+    nova: tuple[ManagedFile, ...]
+    agent: tuple[ManagedFile, ...]
+
+    @property
+    def all(self) -> tuple[ManagedFile, ...]:
+        return self.nova + self.agent
+
+
+def nova_service_auth(services: ServicesConfig, password: str) -> ServiceAuth:
+    return ServiceAuth(
+        auth_url=service_auth_url(services.keystone_url),
+        username=services.nova_user,
+        password=password,
+        project_name=services.service_project,
+        region=services.region,
+    )
+
+
+def render_host_files(
+    host: ComputeHostConfig,
+    services: ServicesConfig,
+    network: NetworkConfig,
+    pw: Passwords,
+) -> HostFiles:
+    """Every config file of one compute host, rendered (pure)."""
+    nova_auth = nova_service_auth(services, pw.nova)
+    # Without a neutron service password, nova talks to neutron as itself (it holds admin in the
+    # service project, as the install guides set it up).
+    neutron_auth = (
+        ServiceAuth(
+            auth_url=nova_auth.auth_url,
+            username=services.neutron_user,
+            password=pw.neutron,
+            project_name=services.service_project,
+            region=services.region,
+        )
+        if pw.neutron
+        else nova_auth
+    )
+    transport = transport_url(services.rabbit_user, pw.rabbit, services.rabbit_host, services.rabbit_port)
+    nova_conf = render_nova_conf(
+        NovaComputeSettings(
+            host=host.name,
+            my_ip=host.address,
+            transport_url=transport,
+            glance_api_servers=tuple(services.glance_api_servers),
+            novncproxy_base_url=services.novncproxy_base_url,
+            keystone=nova_auth,
+            neutron=neutron_auth,
+            neutron_url=services.neutron_url,
+            region=services.region,
+        )
+    )
+    nova = (
+        ManagedFile("/etc/nova/nova.conf", nova_conf, "root", "nova", "0640"),
+        ManagedFile("/etc/nova/nova-compute.conf", render_nova_compute_conf(host.virt_type), "root", "nova", "0640"),
+    )
+    agent = (
+        ManagedFile("/etc/neutron/neutron.conf", render_neutron_conf(host.name, transport), "root", "neutron", "0640"),
+        ManagedFile(
+            "/etc/neutron/plugins/ml2/linuxbridge_agent.ini",
+            render_linuxbridge_agent_ini(network.physnet, network.bridge, host.address, network.tunnel_overlay),
+            "root",
+            "neutron",
+            "0640",
+        ),
+    )
+    return HostFiles(nova=nova, agent=agent)
+
+
+_FACT = re.compile(r"^novalab-facts (.*)$", re.M)
+
+
+def parse_facts(stdout: Optional[str]) -> dict[str, int]:
+    """The `novalab-facts ram_mb=.. vcpus=.. disk_gb=..` line install_packages.sh prints last."""
+    match = None
+    for match in _FACT.finditer(stdout or ""):
+        pass
+    if match is None:
+        return {}
+    facts: dict[str, int] = {}
+    for item in match.group(1).split():
+        key, _, value = item.partition("=")
+        if value.isdigit():
+            facts[key] = int(value)
+    return facts
+
+
+def plan_batches(names: Sequence[str], batch_size: int) -> list[list[str]]:
+    """Rollout order: all hosts at once (batch_size 0), else batch k waits for batch k-1's gates."""
+    if batch_size < 0:
+        raise ValueError("batch_size must be >= 0")
+    if batch_size == 0 or batch_size >= len(names):
+        return [list(names)] if names else []
+    return [list(names[i : i + batch_size]) for i in range(0, len(names), batch_size)]
+
+
+@dataclass
+class SshAccess:
+    user: str
+    port: int
+    private_key: pulumi.Input[str]  # a secret Output
+
+    @property
+    def sudo(self) -> bool:
+        return self.user != "root"
+
+    def connection(self, address: str, host_key: Optional[str]) -> remote.ConnectionArgs:
+        return remote.ConnectionArgs(
+            host=address,
+            port=self.port,
+            user=self.user,
+            private_key=self.private_key,
+            host_key=host_key,
+            dial_error_limit=20,
+            per_dial_timeout=10,
+        )
+
+
+@dataclass
+class ComputeHostArgs:
+    host: ComputeHostConfig
+    controller: ControllerConfig
+    services: ServicesConfig
+    network: NetworkConfig
+    ssh: SshAccess
+    rabbit_password: pulumi.Input[str]
+    nova_password: pulumi.Input[str]
+    neutron_password: Optional[pulumi.Input[str]] = None
+    gate_timeout_seconds: int = 300
+    after: Sequence[pulumi.Resource] = field(default_factory=list)
+
+
+class ComputeHost(pulumi.ComponentResource):
+    """One compute node, provisioned as the tutorial does by hand; `gate` proves it is up."""
+
+    packages: remote.Command
+    bridge: remote.Command
+    config: remote.Command
+    restart_nova: remote.Command
+    restart_agent: remote.Command
+    gate: remote.Command
+
+    def __init__(self, name: str, args: ComputeHostArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("novalab:index:ComputeHost", name, None, opts)
+        host, ssh = args.host, args.ssh
+        conn = ssh.connection(host.address, host.host_key)
+
+        def step(suffix: str, depends_on: Sequence[pulumi.Resource], **kw) -> remote.Command:
+            return remote.Command(
+                f"{name}-{suffix}",
+                connection=kw.pop("connection", conn),
+                add_previous_output_in_env=False,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
+                **kw,
+            )
+
+        # 1. packages
+        self.packages = step(
+            "packages",
+            args.after,
+            create=script_command("install_packages.sh", *host_packages(host.virt_type), sudo=ssh.sudo),
+            logging=remote.Logging.STDOUT_AND_STDERR,
+        )
+
+        # 2. bridge (the interface is config: the tutorial's text says eth2, its stanza eth1)
+        self.bridge = step(
+            "bridge",
+            [self.packages],
+            create=script_command(
+                "configure_bridge.sh", args.network.bridge, host.bridge_interface, host.address, sudo=ssh.sudo
+            ),
+            stdin=render_bridge_stanza(args.network.bridge, host.bridge_interface),
+            logging=remote.Logging.STDOUT_AND_STDERR,
+        )
+
+        # 3. config files: rendered from secrets, so the bundle and its hashes are secrets too.
+        passwords = pulumi.Output.all(args.rabbit_password, args.nova_password, args.neutron_password)
+        files = passwords.apply(
+            lambda p: render_host_files(host, args.services, args.network, Passwords(p[0], p[1], p[2]))
+        )
+        self.config = step(
+            "config",
+            [self.bridge],
+            create=script_command("write_files.sh", sudo=ssh.sudo),
+            stdin=pulumi.Output.secret(files.apply(lambda f: file_bundle(f.all))),
+            logging=remote.Logging.STDOUT,  # paths only; stderr could echo input
+        )
+
+        # 4. restarts: a trigger is the hash of the service's own files, so an unchanged file
+        #    never restarts anything and a changed one restarts only its service.
+        self.restart_nova = step(
+            "restart-nova-compute",
+            [self.config],
+            create=script_command("restart_service.sh", "nova-compute", sudo=ssh.sudo),
+            triggers=[pulumi.Output.secret(files.apply(lambda f: content_hash(f.nova)))],
+        )
+        self.restart_agent = step(
+            "restart-l2-agent",
+            [self.config],
+            create=script_command("restart_service.sh", L2_AGENT, sudo=ssh.sudo),
+            triggers=[pulumi.Output.secret(files.apply(lambda f: content_hash(f.agent)))],
+        )
+
+        # 5. gate, on the controller; re-run whenever a restart happened.
+        clouds = pulumi.Output.secret(
+            pulumi.Output.from_input(args.nova_password).apply(
+                lambda pw: render_clouds_yaml(nova_service_auth(args.services, pw))
+            )
+        )
+        self.gate = step(
+            "gate",
+            [self.restart_nova, self.restart_agent],
+            connection=ssh.connection(args.controller.address, args.controller.host_key),
+            create=script_command(
+                "gate_compute_host.sh", host.name, args.gate_timeout_seconds, "--with-l2-agent", sudo=ssh.sudo
+            ),
+            stdin=clouds,
+            triggers=[self.restart_nova.id, self.restart_agent.id],
+        )
+
+        facts = self.packages.stdout.apply(parse_facts)
+        self.host_name = host.name
+        self.address = host.address
+        self.ram_mb = facts.apply(lambda f: f.get("ram_mb"))
+        self.vcpus = facts.apply(lambda f: f.get("vcpus"))
+        self.disk_gb = facts.apply(lambda f: f.get("disk_gb"))
+        self.register_outputs(
+            {
+                "hostName": host.name,
+                "address": host.address,
+                "virtType": host.virt_type,
+                "ramMb": self.ram_mb,
+                "vcpus": self.vcpus,
+                "diskGb": self.disk_gb,
+                "gate": self.gate.stdout,
+            }
+        )

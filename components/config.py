@@ -1,0 +1,446 @@
+"""Stack configuration: the `novalab:*` keys of Pulumi.<stack>.yaml, parsed and checked by pydantic.
+
+`parse_stack_config` is pure (a dict of raw config values in, a `StackConfig` out) so every rule is
+tested without Pulumi. A bad config raises `ConfigError`, which lists every bad field at once by its
+config path and says what is expected, before the program registers any resource.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from typing import Annotated, Any, Literal, Optional
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+NAMESPACE = "novalab"
+
+# Keys that hold secrets: set them with `pulumi config set --secret`, never in plain text.
+SECRET_KEYS = ("rabbitPassword", "novaServicePassword", "neutronServicePassword", "sshPrivateKey")
+
+# The flavors every cloud of the tutorial's era ships (ids 1-5). A server may name one of these
+# without declaring it: the provider resolves the name, so preview needs no API call.
+M1_FLAVORS = ("m1.tiny", "m1.small", "m1.medium", "m1.large", "m1.xlarge")
+
+_HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+# Linux interface names: at most 15 bytes (IFNAMSIZ - 1), no '/', ':' or whitespace, not '.' or '..'.
+_IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+_FLAVOR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
+_VDEV = re.compile(r"^/dev/vd[a-z]{1,2}$")
+
+
+class ConfigError(Exception):
+    """Bad stack config: `problems` holds one line per bad field, by config path."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(
+            f"invalid stack config ({len(problems)} problem{'s' if len(problems) != 1 else ''}); "
+            f"fix these keys in Pulumi.<stack>.yaml (or with `pulumi config set`):\n{lines}"
+        )
+
+
+# --- field checks (each raises ValueError with a message that says what is expected) ---------
+
+
+def _hostname(value: str) -> str:
+    if len(value) > 253 or not all(_HOSTNAME_LABEL.match(p) for p in value.split(".")):
+        raise ValueError(
+            f"{value!r} is not a valid host name; expected letters, digits and '-' "
+            "(dot-separated labels of 1-63 characters, no leading or trailing '-')"
+        )
+    return value
+
+
+def _ip(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address; expected e.g. 10.0.0.20") from None
+
+
+def _host_or_ip(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        pass
+    try:
+        return _hostname(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is neither an IP address nor a host name") from None
+
+
+def _ifname(value: str) -> str:
+    if value in (".", "..") or not _IFNAME.match(value):
+        raise ValueError(
+            f"{value!r} is not a Linux interface name; expected 1-15 characters of letters, "
+            "digits, '_', '.', '-' (e.g. eth2)"
+        )
+    return value
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{value!r} is not an http(s) URL; expected e.g. http://10.0.0.4:5000")
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        raise ValueError(f"{value!r} has a bad port") from None
+    return value
+
+
+def _glance_server(value: str) -> str:
+    # The tutorial writes `10.0.0.5:9292`; today's [glance] api_servers wants URLs.
+    url = value if "://" in value else f"http://{value}"
+    return _http_url(url)
+
+
+Hostname = Annotated[str, AfterValidator(_hostname)]
+IpAddress = Annotated[str, AfterValidator(_ip)]
+HostOrIp = Annotated[str, AfterValidator(_host_or_ip)]
+IfName = Annotated[str, AfterValidator(_ifname)]
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+GlanceServer = Annotated[str, AfterValidator(_glance_server)]
+
+
+class _Model(BaseModel):
+    # camelCase keys in YAML, snake_case in Python; unknown keys are errors (they are typos).
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+# --- issue 2: hosts and services --------------------------------------------------------------
+
+
+class SshConfig(_Model):
+    user: str = Field(min_length=1)
+    port: int = Field(default=22, ge=1, le=65535)
+    private_key_path: Optional[str] = None
+
+
+class ControllerConfig(_Model):
+    name: Hostname
+    address: IpAddress
+    host_key: Optional[str] = None
+
+
+class ServicesConfig(_Model):
+    rabbit_host: HostOrIp
+    rabbit_port: int = Field(default=5672, ge=1, le=65535)
+    rabbit_user: str = Field(default="openstack", min_length=1)
+    keystone_url: HttpUrl
+    glance_api_servers: list[GlanceServer] = Field(min_length=1)
+    novncproxy_base_url: HttpUrl
+    neutron_url: Optional[HttpUrl] = None
+    region: str = Field(default="RegionOne", min_length=1)
+    service_project: str = Field(default="service", min_length=1)
+    nova_user: str = Field(default="nova", min_length=1)
+    neutron_user: str = Field(default="neutron", min_length=1)
+
+
+class ComputeHostConfig(_Model):
+    name: Hostname
+    address: IpAddress
+    bridge_interface: IfName
+    virt_type: Literal["qemu", "kvm"]
+    host_key: Optional[str] = None
+
+
+class NetworkConfig(_Model):
+    physnet: str = Field(default="physnet1", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    tunnel_overlay: Literal["vxlan", "none"] = "vxlan"
+    bridge: IfName = "br100"
+
+
+class RolloutConfig(_Model):
+    batch_size: int = Field(default=0, ge=0)
+    gate_timeout_seconds: int = Field(default=300, ge=10, le=3600)
+
+
+# --- issue 3: the tutorial's "Testing OpenStack" resources -------------------------------------
+
+
+class KeypairConfig(_Model):
+    name: str = Field(min_length=1, max_length=255)
+    public_key: Optional[str] = None
+    public_key_path: Optional[str] = None
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> "KeypairConfig":
+        if self.public_key and self.public_key_path:
+            raise ValueError("give publicKey or publicKeyPath, not both")
+        return self
+
+
+FlavorName = Annotated[str, Field(pattern=_FLAVOR_NAME.pattern)]
+
+
+class FlavorConfig(_Model):
+    name: FlavorName
+    id: Optional[str] = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,255}$")
+    ram_mb: int = Field(gt=0)
+    disk_gb: int = Field(ge=0)
+    vcpus: int = Field(gt=0)
+    ephemeral_gb: int = Field(default=0, ge=0)
+    swap_mb: int = Field(default=0, ge=0)
+    rxtx_factor: float = Field(default=1.0, gt=0)
+    public: bool = True
+    extra_specs: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_as_text(cls, v: Any) -> Any:
+        # `id: 6` in YAML is an int; nova flavor ids are strings.
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+
+class AdoptFlavorConfig(_Model):
+    name: FlavorName
+    id: str = Field(min_length=1)
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_as_text(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+
+class VolumeConfig(_Model):
+    name: str = Field(min_length=1, max_length=255)
+    size_gb: int = Field(gt=0)
+    device: Optional[str] = None
+    protect: bool = True
+
+    @field_validator("device")
+    @classmethod
+    def _vdev(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None and not _VDEV.match(v):
+            raise ValueError(f"{v!r} is not a virtio disk device; expected /dev/vdb, /dev/vdc, ...")
+        return v
+
+
+class ServerConfig(_Model):
+    name: Hostname
+    image: str = Field(min_length=1)
+    flavor: FlavorName
+    network: str = Field(min_length=1)
+    security_groups: list[str] = Field(default_factory=lambda: ["default"])
+    floating_ip_pool: Optional[str] = None
+    user_data: Optional[str] = None
+    volumes: list[VolumeConfig] = Field(default_factory=list)
+
+
+class StackConfig(_Model):
+    ssh: SshConfig
+    controller: ControllerConfig
+    services: ServicesConfig
+    compute_hosts: list[ComputeHostConfig] = Field(min_length=1)
+    network: NetworkConfig = NetworkConfig()
+    rollout: RolloutConfig = RolloutConfig()
+    keypair: Optional[KeypairConfig] = None
+    flavors: list[FlavorConfig] = Field(default_factory=list)
+    adopt_flavors: list[AdoptFlavorConfig] = Field(default_factory=list)
+    known_flavors: list[FlavorName] = Field(default_factory=lambda: list(M1_FLAVORS))
+    servers: list[ServerConfig] = Field(default_factory=list)
+    ec2_credentials: bool = False
+    # Secrets: plain text lives only in memory; resources get them as pulumi secrets.
+    rabbit_password: SecretStr
+    nova_service_password: SecretStr
+    neutron_service_password: Optional[SecretStr] = None
+    ssh_private_key: Optional[SecretStr] = None
+
+    def flavor_names(self) -> set[str]:
+        return (
+            {f.name for f in self.flavors}
+            | {f.name for f in self.adopt_flavors}
+            | set(self.known_flavors)
+        )
+
+
+# --- cross-field checks: reported together with the field errors --------------------------------
+
+
+def _duplicates(values: list[str]) -> list[str]:
+    seen: set[str] = set()
+    dup: list[str] = []
+    for v in values:
+        if v in seen and v not in dup:
+            dup.append(v)
+        seen.add(v)
+    return dup
+
+
+def _items(data: dict, key: str) -> list[dict]:
+    value = data.get(key)
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _section(data: dict, key: str) -> dict:
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _cross_checks(data: dict) -> list[str]:
+    """Rules that span fields. They read the raw data, so they are reported even when some
+    field is malformed: one run of the program names every bad field."""
+    problems: list[str] = []
+
+    def dup_check(path: str, items: list[dict], key: str, what: str) -> None:
+        values = [str(i[key]) for i in items if i.get(key) is not None]
+        for d in _duplicates(values):
+            idx = [n for n, i in enumerate(items) if i.get(key) is not None and str(i[key]) == d]
+            problems.append(f"{path}: {what} {d!r} is used by entries {idx}; each must be unique")
+
+    hosts = _items(data, "computeHosts")
+    flavors = _items(data, "flavors")
+    adopted = _items(data, "adoptFlavors")
+    servers = _items(data, "servers")
+    dup_check("computeHosts", hosts, "name", "host name")
+    dup_check("computeHosts", hosts, "address", "address")
+    dup_check("flavors", flavors, "name", "flavor name")
+    dup_check("flavors", flavors, "id", "flavor id")
+    dup_check("servers", servers, "name", "server name")
+    volumes = [v for s in servers for v in _items(s, "volumes")]
+    dup_check("servers[*].volumes", volumes, "name", "volume name")
+
+    controller_name = _section(data, "controller").get("name")
+    bridge = _section(data, "network").get("bridge", "br100")
+    for i, h in enumerate(hosts):
+        if controller_name is not None and h.get("name") == controller_name:
+            problems.append(
+                f"computeHosts[{i}].name: {h['name']!r} is the controller's name; a compute host needs its own"
+            )
+        if h.get("bridgeInterface") == bridge:
+            problems.append(
+                f"computeHosts[{i}].bridgeInterface: {bridge!r} is the bridge itself; "
+                "expected the physical NIC the bridge enslaves (the tutorial's eth2)"
+            )
+
+    created = {str(f.get("name")) for f in flavors}
+    adopted_ids = {str(f.get("id")) for f in adopted}
+    for i, f in enumerate(adopted):
+        if str(f.get("name")) in created:
+            problems.append(
+                f"adoptFlavors[{i}].name: {f['name']!r} is also under flavors; a flavor is either "
+                "created or adopted, never both"
+            )
+    for i, f in enumerate(flavors):
+        if f.get("id") is not None and str(f["id"]) in adopted_ids:
+            problems.append(
+                f"flavors[{i}].id: id {str(f['id'])!r} belongs to an adopted flavor; pick a free id or omit it"
+            )
+
+    known_list = data.get("knownFlavors", list(M1_FLAVORS))
+    known = created | {str(f.get("name")) for f in adopted} | (
+        {str(k) for k in known_list} if isinstance(known_list, list) else set()
+    )
+    for i, s in enumerate(servers):
+        if s.get("flavor") is not None and str(s["flavor"]) not in known:
+            problems.append(
+                f"servers[{i}].flavor: unknown flavor {s['flavor']!r}; expected one of "
+                f"{sorted(known)} (declare it under flavors, adoptFlavors or knownFlavors)"
+            )
+    if servers and "keypair" not in data:
+        problems.append("keypair: servers are declared but no keypair; expected {name, publicKey?}")
+    ssh = data.get("ssh")
+    if isinstance(ssh, dict) and not ssh.get("privateKeyPath") and not data.get("sshPrivateKey"):
+        problems.append(
+            "ssh: no private key; set ssh.privateKeyPath or the secret sshPrivateKey "
+            "(`pulumi config set --secret novalab:sshPrivateKey < key`)"
+        )
+    for name in ("rabbitPassword", "novaServicePassword", "neutronServicePassword"):
+        value = data.get(name)
+        if isinstance(value, str) and (not value or "\n" in value):
+            problems.append(f"{name}: must be a non-empty single line")
+    return problems
+
+
+# --- error formatting ---------------------------------------------------------------------------
+
+_SECRET_FIELDS = {to_camel(k) for k in SECRET_KEYS} | set(SECRET_KEYS)
+
+_EXPECTED = {
+    "missing": "required key is missing",
+    "extra_forbidden": "unknown key (a typo?); remove it or check the config reference in README.md",
+}
+
+
+def _path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _describe(err: dict) -> str:
+    path = _path(err["loc"]) or "(top level)"
+    kind = err["type"]
+    if kind in _EXPECTED:
+        return f"{path}: {_EXPECTED[kind]}"
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    secret = any(str(p) in _SECRET_FIELDS for p in err["loc"])
+    got = "" if secret or kind == "value_error" else f" (got {err.get('input')!r})"
+    return f"{path}: {msg}{got}"
+
+
+# --- entry points -------------------------------------------------------------------------------
+
+
+def _decode(value: Any) -> Any:
+    """Objects and lists arrive from the engine as JSON text; scalars as plain text."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text[:1] in ("{", "[") or text in ("true", "false"):
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError:
+                return value
+    return value
+
+
+def parse_stack_config(raw: dict[str, Any]) -> StackConfig:
+    """Parse the stack's raw config map (`novalab:key` or bare `key` -> value) or raise ConfigError."""
+    data: dict[str, Any] = {}
+    for key, value in raw.items():
+        ns, _, name = key.rpartition(":")
+        if ns and ns != NAMESPACE:
+            continue  # other namespaces (openstack:*, ...) belong to their providers
+        data[name] = _decode(value)
+    problems: list[str] = []
+    cfg: Optional[StackConfig] = None
+    try:
+        cfg = StackConfig.model_validate(data)
+    except ValidationError as e:
+        problems.extend(_describe(err) for err in e.errors())
+    problems.extend(p for p in _cross_checks(data) if p not in problems)
+    if problems or cfg is None:
+        raise ConfigError(problems)
+    return cfg
+
+
+def load_stack_config() -> StackConfig:
+    """Read this stack's config from the Pulumi runtime and parse it (no resource is touched)."""
+    from pulumi.runtime import config as rc
+
+    raw = dict(rc.get_config_env())
+    raw.update(rc.CONFIG.get())
+    return parse_stack_config(raw)

@@ -1,0 +1,247 @@
+"""Pure renderers for every file novalab puts on a host.
+
+The tutorial's 2013 nova.conf (nova-network, `rabbit_host=`, `auth_host=`) is rendered here in the
+form today's nova (Zed and later) reads; docs/nova-conf-options.md maps each old option to its new key.
+No Pulumi here: the component passes plain values inside an Output.apply, so a rendered file that
+holds a password stays a secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Iterable, Optional
+from urllib.parse import quote, urlsplit
+
+Section = tuple[str, list[tuple[str, str]]]
+
+
+def oslo_value(value: str) -> str:
+    """oslo.config expands `$name`, so a literal `$` (in a password, say) must be written `$$`."""
+    return value.replace("$", "$$")
+
+
+def render_ini(sections: Iterable[Section]) -> str:
+    out: list[str] = []
+    for name, options in sections:
+        if out:
+            out.append("")
+        out.append(f"[{name}]")
+        out.extend(f"{key} = {oslo_value(str(value))}" for key, value in options)
+    return "\n".join(out) + "\n"
+
+
+HEADER = "# Managed by novalab (Pulumi): local edits are overwritten on the next `pulumi up`.\n"
+
+
+@dataclass(frozen=True)
+class ServiceAuth:
+    """Keystone password auth of a service user (the tutorial's admin_tenant_name/admin_user)."""
+
+    auth_url: str
+    username: str
+    password: str
+    project_name: str = "service"
+    region: str = "RegionOne"
+
+    def options(self) -> list[tuple[str, str]]:
+        return [
+            ("auth_url", self.auth_url),
+            ("auth_type", "password"),
+            ("project_domain_name", "Default"),
+            ("user_domain_name", "Default"),
+            ("project_name", self.project_name),
+            ("username", self.username),
+            ("password", self.password),
+        ]
+
+
+def transport_url(user: str, password: str, host: str, port: int = 5672) -> str:
+    """The tutorial's rabbit_host + rabbit_password, as one oslo.messaging URL."""
+    host_part = f"[{host}]" if ":" in host else host
+    return f"rabbit://{quote(user, safe='')}:{quote(password, safe='')}@{host_part}:{port}/"
+
+
+def glance_url(server: str) -> str:
+    return server if "://" in server else f"http://{server}"
+
+
+@dataclass(frozen=True)
+class NovaComputeSettings:
+    host: str
+    my_ip: str
+    transport_url: str
+    glance_api_servers: tuple[str, ...]
+    novncproxy_base_url: str
+    keystone: ServiceAuth  # nova's own service user: [keystone_authtoken], [placement], [service_user]
+    neutron: ServiceAuth  # who nova talks to neutron as
+    neutron_url: Optional[str] = None
+    region: str = "RegionOne"
+
+
+def render_nova_conf(s: NovaComputeSettings) -> str:
+    """/etc/nova/nova.conf for a compute node (the tutorial's "nova configuration" step)."""
+    keystone = s.keystone
+    www_auth = keystone.auth_url
+    sections: list[Section] = [
+        (
+            "DEFAULT",
+            [
+                ("host", s.host),
+                ("my_ip", s.my_ip),
+                ("log_dir", "/var/log/nova"),
+                ("state_path", "/var/lib/nova"),
+                ("transport_url", s.transport_url),
+            ],
+        ),
+        ("api", [("auth_strategy", "keystone")]),
+        (
+            "keystone_authtoken",
+            [("www_authenticate_uri", www_auth)] + keystone.options(),
+        ),
+        ("service_user", [("send_service_user_token", "true")] + keystone.options()),
+        ("glance", [("api_servers", ",".join(glance_url(g) for g in s.glance_api_servers))]),
+        (
+            "cinder",
+            [("catalog_info", "volumev3::internalURL"), ("os_region_name", s.region)],
+        ),
+        (
+            "vnc",
+            [
+                ("enabled", "true"),
+                ("server_listen", "0.0.0.0"),
+                ("server_proxyclient_address", s.my_ip),
+                ("novncproxy_base_url", s.novncproxy_base_url),
+            ],
+        ),
+        ("placement", [("region_name", s.region)] + keystone.options()),
+        (
+            "neutron",
+            [("region_name", s.region)]
+            + ([("endpoint_override", s.neutron_url)] if s.neutron_url else [])
+            + s.neutron.options(),
+        ),
+        ("oslo_concurrency", [("lock_path", "/var/lib/nova/tmp")]),
+    ]
+    return HEADER + render_ini(sections)
+
+
+def render_nova_compute_conf(virt_type: str) -> str:
+    """/etc/nova/nova-compute.conf: the hypervisor (qemu where KVM is unusable, as in the tutorial)."""
+    if virt_type not in ("qemu", "kvm"):
+        raise ValueError(f"virt_type must be qemu or kvm, not {virt_type!r}")
+    return HEADER + render_ini(
+        [
+            ("DEFAULT", [("compute_driver", "libvirt.LibvirtDriver")]),
+            ("libvirt", [("virt_type", virt_type)]),
+        ]
+    )
+
+
+def render_neutron_conf(host: str, transport: str) -> str:
+    """/etc/neutron/neutron.conf for the L2 agent: it only needs the message bus."""
+    return HEADER + render_ini(
+        [
+            (
+                "DEFAULT",
+                [("host", host), ("transport_url", transport), ("auth_strategy", "keystone")],
+            ),
+            ("oslo_concurrency", [("lock_path", "/var/lib/neutron/tmp")]),
+        ]
+    )
+
+
+def render_linuxbridge_agent_ini(
+    physnet: str, bridge: str, local_ip: str, tunnel_overlay: str = "vxlan"
+) -> str:
+    """linuxbridge_agent.ini: the provider physnet is the tutorial's br100; VXLAN rides on my_ip."""
+    vxlan = (
+        [("enable_vxlan", "true"), ("local_ip", local_ip), ("l2_population", "true")]
+        if tunnel_overlay == "vxlan"
+        else [("enable_vxlan", "false")]
+    )
+    return HEADER + render_ini(
+        [
+            ("linux_bridge", [("bridge_mappings", f"{physnet}:{bridge}")]),
+            ("vxlan", vxlan),
+            (
+                "securitygroup",
+                [
+                    ("enable_security_group", "true"),
+                    ("firewall_driver", "iptables"),
+                ],
+            ),
+        ]
+    )
+
+
+def render_bridge_stanza(bridge: str, interface: str) -> str:
+    """The tutorial's /etc/network/interfaces stanza, for interfaces.d (ifupdown + bridge-utils)."""
+    return (
+        HEADER
+        + f"auto {bridge}\n"
+        + f"iface {bridge} inet manual\n"
+        + f"    pre-up ip addr flush dev {interface}\n"
+        + f"    bridge_ports {interface}\n"
+        + "    bridge_stp off\n"
+        + "    bridge_fd 0\n"
+    )
+
+
+def render_clouds_yaml(auth: ServiceAuth, cloud: str = "novalab") -> str:
+    """clouds.yaml for the controller-side check; JSON is valid YAML and needs no quoting rules."""
+    doc = {
+        "clouds": {
+            cloud: {
+                "auth": {
+                    "auth_url": auth.auth_url,
+                    "username": auth.username,
+                    "password": auth.password,
+                    "project_name": auth.project_name,
+                    "user_domain_name": "Default",
+                    "project_domain_name": "Default",
+                },
+                "region_name": auth.region,
+                "identity_api_version": 3,
+            }
+        }
+    }
+    return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+
+
+@dataclass(frozen=True)
+class ManagedFile:
+    path: str
+    content: str
+    owner: str = "root"
+    group: str = "root"
+    mode: str = "0644"
+
+
+def file_bundle(files: Iterable[ManagedFile]) -> str:
+    """What write_files.sh reads on stdin: one line per file, content base64 (no quoting issues)."""
+    lines = []
+    for f in files:
+        data = base64.b64encode(f.content.encode()).decode()
+        for field in (f.path, f.owner, f.group, f.mode):
+            if not field or any(c.isspace() for c in field):
+                raise ValueError(f"bad file field {field!r}")
+        lines.append(f"{f.path} {f.owner} {f.group} {f.mode} {data}")
+    return "\n".join(lines) + "\n"
+
+
+def content_hash(files: Iterable[ManagedFile]) -> str:
+    h = hashlib.sha256()
+    for f in files:
+        for part in (f.path, f.owner, f.group, f.mode, f.content):
+            h.update(part.encode())
+            h.update(b"\0")
+    return h.hexdigest()
+
+
+def service_auth_url(keystone_url: str) -> str:
+    """keystoneauth discovers the version from the root URL; keep what the user gave, minus a slash."""
+    parts = urlsplit(keystone_url)
+    return keystone_url.rstrip("/") if parts.path in ("", "/") else keystone_url

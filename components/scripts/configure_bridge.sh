@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Tutorial "Network configuration": the br100 bridge on the host's VM-network NIC.
+# Usage: configure_bridge.sh BRIDGE INTERFACE MANAGEMENT_ADDRESS   (stdin: the interfaces.d stanza)
+# Persists the stanza in /etc/network/interfaces.d/BRIDGE (temp file + mv) and brings the bridge up
+# now with iproute2, so it works with or without ifupdown/systemd. Safe to re-run.
+set -euo pipefail
+
+[ "$#" -eq 3 ] || { echo "usage: $0 BRIDGE INTERFACE MANAGEMENT_ADDRESS < stanza" >&2; exit 2; }
+bridge=$1 iface=$2 mgmt=$3
+netdir=${NOVALAB_NETWORK_DIR:-/etc/network}  # overridable for tests only
+
+if ! ip link show dev "$iface" >/dev/null 2>&1; then
+  echo "interface $iface does not exist on $(hostname); fix computeHosts[].bridgeInterface" >&2
+  ip -brief link >&2 || true
+  exit 1
+fi
+# Flushing the NIC that carries our own SSH session would cut the host off: refuse.
+if ip -o addr show dev "$iface" | awk '{print $4}' | cut -d/ -f1 | grep -qxF "$mgmt"; then
+  echo "interface $iface holds the management address $mgmt; bridgeInterface must be the VM-network NIC (the tutorial's eth2)" >&2
+  exit 1
+fi
+
+# Persist for reboots (ifupdown reads interfaces.d when /etc/network/interfaces sources it).
+mkdir -p "$netdir/interfaces.d"
+target=$netdir/interfaces.d/$bridge
+tmp=$(mktemp "$netdir/interfaces.d/.$bridge.XXXXXX")
+trap 'rm -f "$tmp"' EXIT
+cat > "$tmp"
+chmod 0644 "$tmp"
+if cmp -s "$tmp" "$target"; then rm -f "$tmp"; else mv -f "$tmp" "$target"; echo "wrote $target"; fi
+if [ -f "$netdir/interfaces" ] && ! grep -Eq '^\s*source(-directory)?\s+/etc/network/interfaces\.d' "$netdir/interfaces"; then
+  printf '\nsource /etc/network/interfaces.d/*\n' >> "$netdir/interfaces"
+fi
+
+# Bring it up now: the same result as `ifup br100`, idempotently.
+ip link show dev "$bridge" >/dev/null 2>&1 || ip link add name "$bridge" type bridge
+ip link set dev "$bridge" type bridge stp_state 0 forward_delay 0
+ip addr flush dev "$iface"
+ip link set dev "$iface" master "$bridge"
+ip link set dev "$iface" up
+ip link set dev "$bridge" up
+
+master=$(ip -o link show dev "$iface" | sed -n 's/.* master \([^ ]*\) .*/\1/p')
+[ "$master" = "$bridge" ] || { echo "$iface is not in $bridge (master: ${master:-none})" >&2; exit 1; }
+echo "bridge $bridge up with $iface"

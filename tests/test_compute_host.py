@@ -1,0 +1,241 @@
+"""ComputeHost under Pulumi mocks: steps, order, rollout batches, SSH, secrets."""
+
+from __future__ import annotations
+
+import base64
+import configparser
+import json
+
+import pytest
+
+from components.compute_host import plan_batches, parse_facts
+from conftest import FACTS, SECRETS, dev_config, deploy, is_secret, resolved
+
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
+STEPS = ["packages", "bridge", "config", "restart-nova-compute", "restart-l2-agent", "gate"]
+
+
+def hosts(n: int) -> list[dict]:
+    return [
+        {"name": f"compute-{i}", "address": f"10.0.0.{19 + i}", "bridgeInterface": "eth2", "virtType": "qemu"}
+        for i in range(1, n + 1)
+    ]
+
+
+def unwrap(value):
+    """(plain value, was it a secret) of a mock input."""
+    if isinstance(value, dict) and value.get(SECRET_SIG):
+        return value["value"], True
+    return value, False
+
+
+def reveal(value):
+    """The value with every secret wrapper removed (what the provider receives)."""
+    if isinstance(value, dict):
+        if value.get(SECRET_SIG):
+            return reveal(value["value"])
+        return {k: reveal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [reveal(v) for v in value]
+    return value
+
+
+def conn_of(d, name) -> dict:
+    conn, secret = unwrap(d.mocks.named(name).inputs["connection"])
+    assert secret, "the connection holds the private key: it must be a secret"
+    return reveal(conn)
+
+
+def plain_text(value) -> str:
+    """Everything of an input that is NOT behind a secret wrapper, as text."""
+    if isinstance(value, dict):
+        if value.get(SECRET_SIG):
+            return ""
+        return " ".join(f"{k} {plain_text(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return " ".join(plain_text(v) for v in value)
+    return str(value)
+
+
+def bundle_files(stdin: str) -> dict[str, str]:
+    out = {}
+    for line in stdin.splitlines():
+        path, owner, group, mode, data = line.split(" ")
+        out[path] = base64.b64decode(data).decode()
+    return out
+
+
+@pytest.fixture(scope="module")
+def one():
+    return deploy(dev_config())
+
+
+def test_each_tutorial_step_is_a_command_child_of_the_component(one):
+    names = [r.name for r in one.mocks.commands()]
+    assert names == [f"compute-1-{s}" for s in STEPS]
+    (component,) = one.mocks.of_type("novalab:index:ComputeHost")
+    assert component.name == "compute-1"
+    for step in STEPS:
+        assert one.monitor.parent_of(f"compute-1-{step}") == "compute-1"
+
+
+def test_steps_are_chained_in_the_tutorials_order(one):
+    dep = one.monitor.depends_on
+    assert dep("compute-1-packages") == set()
+    assert dep("compute-1-bridge") == {"compute-1-packages"}
+    assert dep("compute-1-config") == {"compute-1-bridge"}
+    assert dep("compute-1-restart-nova-compute") == {"compute-1-config"}
+    assert dep("compute-1-restart-l2-agent") == {"compute-1-config"}
+    assert {"compute-1-restart-nova-compute", "compute-1-restart-l2-agent"} <= dep("compute-1-gate")
+
+
+def test_host_steps_ssh_to_the_host_and_gate_to_the_controller(one):
+    for step in STEPS[:-1]:
+        conn = conn_of(one, f"compute-1-{step}")
+        assert conn["host"] == "10.0.0.20" and conn["user"] == "root" and conn["port"] == 22
+        assert conn["privateKey"] == SECRETS["novalab:sshPrivateKey"]
+    assert conn_of(one, "compute-1-gate")["host"] == "10.0.0.6"
+
+
+def test_packages_step_installs_nova_compute_qemu_and_the_l2_agent(one):
+    create = one.mocks.named("compute-1-packages").inputs["create"]
+    assert create.startswith("bash -c ")
+    assert "nova-compute-qemu" in create and "neutron-linuxbridge-agent" in create
+    assert "install_packages.sh" in create
+
+
+def test_bridge_step_targets_the_configured_interface(one):
+    inputs = one.mocks.named("compute-1-bridge").inputs
+    assert inputs["create"].endswith("configure_bridge.sh br100 eth2 10.0.0.20")
+    assert "bridge_ports eth2" in inputs["stdin"]
+
+
+def test_config_step_delivers_all_files_on_secret_stdin(one):
+    stdin, secret = unwrap(one.mocks.named("compute-1-config").inputs["stdin"])
+    assert secret
+    files = bundle_files(stdin)
+    assert set(files) == {
+        "/etc/nova/nova.conf",
+        "/etc/nova/nova-compute.conf",
+        "/etc/neutron/neutron.conf",
+        "/etc/neutron/plugins/ml2/linuxbridge_agent.ini",
+    }
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string(files["/etc/nova/nova.conf"])
+    assert parser["keystone_authtoken"]["password"] == SECRETS["novalab:novaServicePassword"]
+    # `$` of the rabbit password is URL-quoted inside transport_url.
+    assert parser["DEFAULT"]["transport_url"] == "rabbit://openstack:rabbit-s3cret%24pw@10.0.0.3:5672/"
+    host = one.result["hosts"][0]
+    assert is_secret(host.config.stdin)
+
+
+def test_no_secret_outside_a_secret_wrapper(one):
+    for r in one.mocks.resources:
+        text = plain_text(r.inputs)
+        for key, value in SECRETS.items():
+            assert value not in text, f"{key} leaks in plain inputs of {r.name}"
+            assert value.strip().splitlines()[1 if "KEY" in value else 0] not in text
+
+
+def test_no_secret_in_any_command_line(one):
+    for r in one.mocks.commands():
+        for field in ("create", "update", "delete"):
+            cmd = r.inputs.get(field) or ""
+            assert not isinstance(cmd, dict), f"{r.name}.{field} must be a plain command line"
+            for value in SECRETS.values():
+                assert value not in cmd
+        assert "environment" not in r.inputs
+
+
+def test_gate_gets_nova_credentials_on_secret_stdin(one):
+    gate = one.mocks.named("compute-1-gate").inputs
+    clouds, secret = unwrap(gate["stdin"])
+    assert secret
+    auth = json.loads(clouds)["clouds"]["novalab"]["auth"]
+    assert (auth["username"], auth["password"], auth["project_name"]) == ("nova", SECRETS["novalab:novaServicePassword"], "service")
+    assert gate["create"].endswith("gate_compute_host.sh compute-1 300 --with-l2-agent")
+    # Re-run the gate whenever a restart ran.
+    assert gate["triggers"] == ["compute-1-restart-nova-compute-id", "compute-1-restart-l2-agent-id"]
+
+
+def test_restart_triggers_are_secret_hashes_per_service(one):
+    for step in ("restart-nova-compute", "restart-l2-agent"):
+        triggers, secret = unwrap(one.mocks.named(f"compute-1-{step}").inputs["triggers"])
+        (value,) = reveal(triggers)
+        assert secret and len(value) == 64
+
+
+def test_changing_only_nova_config_restarts_only_nova_compute():
+    base = deploy(dev_config())
+    kvm = deploy(dev_config(computeHosts=[dict(hosts(1)[0], virtType="kvm")]))
+
+    def trig(d, step):
+        return reveal(d.mocks.named(f"compute-1-{step}").inputs["triggers"])[0]
+
+    assert trig(base, "restart-nova-compute") != trig(kvm, "restart-nova-compute")
+    assert trig(base, "restart-l2-agent") == trig(kvm, "restart-l2-agent")
+    again = deploy(dev_config())
+    assert trig(base, "restart-nova-compute") == trig(again, "restart-nova-compute")  # stable: no-op re-run
+
+
+def test_three_hosts_in_parallel_by_default():
+    d = deploy(dev_config(computeHosts=hosts(3)))
+    assert len(d.mocks.of_type("novalab:index:ComputeHost")) == 3
+    for i in (1, 2, 3):
+        assert d.monitor.depends_on(f"compute-{i}-packages") == set()
+    addresses = {conn_of(d, f"compute-{i}-packages")["host"] for i in (1, 2, 3)}
+    assert addresses == {"10.0.0.20", "10.0.0.21", "10.0.0.22"}
+
+
+def test_batch_size_one_waits_for_the_previous_hosts_gate():
+    d = deploy(dev_config(computeHosts=hosts(3), rollout={"batchSize": 1}))
+    assert d.monitor.depends_on("compute-1-packages") == set()
+    assert d.monitor.depends_on("compute-2-packages") == {"compute-1-gate"}
+    assert d.monitor.depends_on("compute-3-packages") == {"compute-2-gate"}
+
+
+def test_batch_size_two_of_three_hosts():
+    d = deploy(dev_config(computeHosts=hosts(3), rollout={"batchSize": 2}))
+    assert d.monitor.depends_on("compute-2-packages") == set()
+    assert d.monitor.depends_on("compute-3-packages") == {"compute-1-gate", "compute-2-gate"}
+
+
+def test_plan_batches():
+    assert plan_batches(["a", "b", "c"], 0) == [["a", "b", "c"]]
+    assert plan_batches(["a", "b", "c"], 2) == [["a", "b"], ["c"]]
+    assert plan_batches(["a", "b", "c"], 5) == [["a", "b", "c"]]
+    assert plan_batches([], 0) == []
+    with pytest.raises(ValueError):
+        plan_batches(["a"], -1)
+
+
+def test_non_root_user_uses_sudo_and_host_key_is_pinned():
+    cfg = dev_config(ssh={"user": "debian", "port": 2222}, computeHosts=[dict(hosts(1)[0], hostKey="ssh-ed25519 AAAAhostkey")])
+    d = deploy(cfg)
+    inputs = d.mocks.named("compute-1-packages").inputs
+    assert inputs["create"].startswith("sudo -n bash -c ")
+    conn = conn_of(d, "compute-1-packages")
+    assert conn["hostKey"] == "ssh-ed25519 AAAAhostkey" and conn["port"] == 2222 and conn["user"] == "debian"
+    assert "hostKey" not in conn_of(d, "compute-1-gate")
+
+
+def test_host_facts_are_exported_for_the_policy_pack(one):
+    host = one.result["hosts"][0]
+    assert (resolved(host.ram_mb), resolved(host.vcpus), resolved(host.disk_gb)) == (16000, 8, 100)
+    assert parse_facts("noise\n" + FACTS + "\n") == {"ram_mb": 16000, "vcpus": 8, "disk_gb": 100}
+    assert parse_facts("") == {}
+
+
+def test_private_key_from_a_file(tmp_path):
+    key = tmp_path / "id_test"
+    key.write_text(SECRETS["novalab:sshPrivateKey"])
+    cfg = dev_config(sshPrivateKey=None, ssh={"user": "root", "privateKeyPath": str(key)})
+    d = deploy(cfg)
+    assert conn_of(d, "compute-1-packages")["privateKey"] == SECRETS["novalab:sshPrivateKey"]
+
+
+def test_unreadable_private_key_file_is_a_config_error(tmp_path):
+    cfg = dev_config(sshPrivateKey=None, ssh={"user": "root", "privateKeyPath": str(tmp_path / "missing")})
+    with pytest.raises(Exception) as exc:
+        deploy(cfg)
+    assert "ssh.privateKeyPath: cannot read" in str(exc.value)

@@ -1,0 +1,141 @@
+"""Stack config: Pulumi.dev.yaml parses; every bad field is reported at once, by its config path."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.config import ConfigError, parse_stack_config
+from conftest import SECRETS, dev_config, deploy, load_stack_yaml, to_raw
+
+
+def parse(config):
+    return parse_stack_config(to_raw(config))
+
+
+def problems_of(config) -> list[str]:
+    with pytest.raises(ConfigError) as exc:
+        parse(config)
+    return exc.value.problems
+
+
+def host(**kw):
+    base = {"name": "compute-1", "address": "10.0.0.20", "bridgeInterface": "eth2", "virtType": "qemu"}
+    base.update(kw)
+    return base
+
+
+def test_dev_stack_is_the_tutorials_lab():
+    cfg = parse(dev_config())
+    (h,) = cfg.compute_hosts
+    assert (h.name, h.address, h.bridge_interface, h.virt_type) == ("compute-1", "10.0.0.20", "eth2", "qemu")
+    assert cfg.services.rabbit_host == "10.0.0.3"
+    assert cfg.services.keystone_url == "http://10.0.0.4:5000"
+    assert cfg.services.glance_api_servers == ["http://10.0.0.5:9292"]
+    assert cfg.services.novncproxy_base_url == "http://10.0.0.6:6080/vnc_auto.html"
+    assert (cfg.controller.name, cfg.controller.address) == ("api-node", "10.0.0.6")
+    assert cfg.network.physnet == "physnet1" and cfg.network.tunnel_overlay == "vxlan"
+    assert cfg.rollout.batch_size == 0
+
+
+def test_committed_stack_files_hold_no_secret_values():
+    for stack in ("dev",):
+        cfg = load_stack_yaml(stack)
+        for key in SECRETS:
+            assert key not in cfg, f"{key} must be set with `pulumi config set --secret`, not committed"
+
+
+def test_missing_required_keys_are_all_named():
+    cfg = dev_config()
+    for key in ("novalab:controller", "novalab:services", "novalab:rabbitPassword"):
+        del cfg[key]
+    problems = problems_of(cfg)
+    joined = "\n".join(problems)
+    for path in ("controller: required key is missing", "services: required key is missing",
+                 "rabbitPassword: required key is missing"):
+        assert path in joined
+    assert len(problems) == 3
+
+
+def test_every_bad_field_in_one_error():
+    cfg = dev_config(
+        computeHosts=[
+            host(address="10.0.0.300", virtType="xen", bridgeInterface="eth2/x"),
+            host(name="compute-2", address="10.0.0.21"),
+        ],
+        rollout={"batchSize": -1},
+        ssh={"user": "root", "port": "twenty-two"},
+    )
+    problems = problems_of(cfg)
+    joined = "\n".join(problems)
+    assert "computeHosts[0].address: '10.0.0.300' is not an IP address" in joined
+    assert "computeHosts[0].virtType" in joined and "'qemu' or 'kvm'" in joined
+    assert "computeHosts[0].bridgeInterface: 'eth2/x' is not a Linux interface name" in joined
+    assert "rollout.batchSize" in joined and "greater than or equal to 0" in joined
+    assert "ssh.port" in joined
+    assert len(problems) == 5
+
+
+def test_duplicate_host_names_and_addresses():
+    problems = problems_of(dev_config(computeHosts=[host(), host(), host(name="compute-3", address="10.0.0.22")]))
+    assert any("host name 'compute-1' is used by entries [0, 1]" in p for p in problems)
+    assert any("address '10.0.0.20' is used by entries [0, 1]" in p for p in problems)
+
+
+def test_interface_name_too_long_and_bridge_as_interface():
+    problems = problems_of(dev_config(computeHosts=[host(bridgeInterface="a" * 16), host(name="c2", address="10.0.0.2", bridgeInterface="br100")]))
+    assert any(p.startswith("computeHosts[0].bridgeInterface") for p in problems)
+    assert any(p.startswith("computeHosts[1].bridgeInterface") and "bridge itself" in p for p in problems)
+
+
+def test_unknown_key_is_a_typo():
+    problems = problems_of(dev_config(computeHosts=[host(virttype="qemu")]))
+    assert any("computeHosts[0].virttype: unknown key" in p for p in problems)
+
+
+def test_bad_urls_and_glance_servers():
+    cfg = dev_config()
+    cfg["novalab:services"] = dict(cfg["novalab:services"], keystoneUrl="10.0.0.4:5000", glanceApiServers=[], novncproxyBaseUrl="ftp://x")
+    problems = problems_of(cfg)
+    assert any(p.startswith("services.keystoneUrl") and "http(s) URL" in p for p in problems)
+    assert any(p.startswith("services.glanceApiServers") for p in problems)
+    assert any(p.startswith("services.novncproxyBaseUrl") for p in problems)
+
+
+def test_ssh_needs_a_key_source():
+    cfg = dev_config()
+    del cfg["novalab:sshPrivateKey"]
+    problems = problems_of(cfg)
+    assert any(p.startswith("ssh: no private key") for p in problems)
+
+
+def test_secret_values_never_appear_in_errors():
+    cfg = dev_config(rabbitPassword="line1\nline2", computeHosts=[host(address="nope")])
+    with pytest.raises(ConfigError) as exc:
+        parse(cfg)
+    assert "line1" not in str(exc.value)
+    assert "rabbitPassword: must be a non-empty single line" in str(exc.value) or any(
+        "address" in p for p in exc.value.problems
+    )
+
+
+def test_bad_config_registers_no_resource():
+    """The program fails before any resource is touched."""
+    from conftest import Recorder
+
+    mocks = Recorder()
+    with pytest.raises(Exception) as exc:
+        deploy(dev_config(computeHosts=[host(virtType="xen")]), mocks=mocks)
+    assert "computeHosts[0].virtType" in str(exc.value)
+    assert [r.typ for r in mocks.resources] == []
+
+
+def test_other_namespaces_are_ignored():
+    cfg = dev_config()
+    cfg["openstack:authUrl"] = "http://127.0.0.1:5000"
+    assert parse(cfg).compute_hosts[0].name == "compute-1"
+
+
+def test_rollout_defaults_and_bounds():
+    assert parse(dev_config(rollout=None)).rollout.gate_timeout_seconds == 300
+    problems = problems_of(dev_config(rollout={"gateTimeoutSeconds": 0}))
+    assert problems[0].startswith("rollout.gateTimeoutSeconds")

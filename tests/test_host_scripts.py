@@ -1,0 +1,336 @@
+"""The shell that runs on hosts, run for real here (stub commands stand in for apt, service,
+openstack and nova-manage; the bridge test uses a private network + mount namespace)."""
+
+from __future__ import annotations
+
+import base64
+import grp
+import os
+import pwd
+import shutil
+import stat
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from components.scripts import SCRIPTS_DIR, script_command
+
+SCRIPTS = sorted(p.name for p in SCRIPTS_DIR.glob("*.sh"))
+ME = pwd.getpwuid(os.getuid()).pw_name
+MY_GROUP = grp.getgrgid(os.getgid()).gr_name
+
+
+def run(name: str, *args: str, stdin: str = "", env: dict | None = None, timeout: int = 60):
+    full_env = dict(os.environ, **(env or {}))
+    return subprocess.run(
+        ["bash", str(SCRIPTS_DIR / name), *args], input=stdin, capture_output=True, text=True, env=full_env, timeout=timeout
+    )
+
+
+def stub(bindir: Path, name: str, body: str) -> None:
+    path = bindir / name
+    path.write_text("#!/usr/bin/env bash\n" + textwrap.dedent(body))
+    path.chmod(0o755)
+
+
+@pytest.fixture
+def bindir(tmp_path):
+    d = tmp_path / "bin"
+    d.mkdir()
+    return d
+
+
+def path_with(bindir: Path) -> dict:
+    return {"PATH": f"{bindir}:{os.environ['PATH']}"}
+
+
+# --- all scripts ----------------------------------------------------------------------------
+
+
+def test_scripts_are_shellcheck_clean():
+    shellcheck = shutil.which("shellcheck")
+    assert shellcheck, "shellcheck is not installed: run the README's test command, which installs it"
+    result = subprocess.run([shellcheck, "-x", *SCRIPTS], cwd=SCRIPTS_DIR, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_scripts_are_strict(name):
+    text = (SCRIPTS_DIR / name).read_text()
+    assert text.startswith("#!/usr/bin/env bash\n")
+    assert "set -euo pipefail" in text
+
+
+def test_script_command_runs_the_script_with_quoted_args(tmp_path):
+    cmd = script_command("write_files.sh")
+    target = tmp_path / "it's here.conf"
+    line = f"{target} {ME} {MY_GROUP} 0600 {base64.b64encode(b'ok').decode()}\n".replace(str(target), str(target).replace(" ", "_"))
+    result = subprocess.run(["bash", "-c", cmd], input=line, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "it's_here.conf").read_text() == "ok"
+
+
+# --- write_files.sh ----------------------------------------------------------------------------
+
+
+def bundle(*files: tuple[Path, str, str]) -> str:
+    return "".join(f"{p} {ME} {MY_GROUP} {mode} {base64.b64encode(c.encode()).decode()}\n" for p, c, mode in files)
+
+
+def test_write_files_places_content_mode_and_owner(tmp_path):
+    a, b = tmp_path / "nova" / "nova.conf", tmp_path / "neutron" / "neutron.conf"
+    result = run("write_files.sh", stdin=bundle((a, "[DEFAULT]\npassword = s3cret\n", "0640"), (b, "x = 1\n", "0644")))
+    assert result.returncode == 0, result.stderr
+    assert a.read_text() == "[DEFAULT]\npassword = s3cret\n"
+    assert stat.S_IMODE(a.stat().st_mode) == 0o640 and stat.S_IMODE(b.stat().st_mode) == 0o644
+    assert result.stdout.splitlines() == [f"updated {a}", f"updated {b}"]
+    assert "s3cret" not in result.stdout + result.stderr
+
+
+def test_write_files_is_idempotent_and_leaves_no_temp_files(tmp_path):
+    a = tmp_path / "a.conf"
+    data = bundle((a, "v = 1\n", "0640"))
+    run("write_files.sh", stdin=data)
+    before = a.stat().st_ino
+    again = run("write_files.sh", stdin=data)
+    assert again.stdout.splitlines() == [f"unchanged {a}"]
+    assert a.stat().st_ino == before  # not rewritten
+    changed = run("write_files.sh", stdin=bundle((a, "v = 2\n", "0640")))
+    assert changed.stdout.splitlines() == [f"updated {a}"] and a.read_text() == "v = 2\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.conf"]
+
+
+def test_write_files_changes_nothing_when_one_record_is_bad(tmp_path):
+    a, b = tmp_path / "a.conf", tmp_path / "b.conf"
+    a.write_text("old\n")
+    data = bundle((a, "new\n", "0640")) + f"{b} {ME} {MY_GROUP} 0640 !!!not-base64!!!\n"
+    result = run("write_files.sh", stdin=data)
+    assert result.returncode != 0
+    assert a.read_text() == "old\n"  # the good file was not moved into place either
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.conf"]
+
+
+def test_write_files_rejects_relative_paths(tmp_path):
+    result = run("write_files.sh", stdin=f"etc/x {ME} {MY_GROUP} 0640 eA==\n")
+    assert result.returncode == 2 and "not an absolute path" in result.stderr
+
+
+# --- install_packages.sh -------------------------------------------------------------------------
+
+
+def test_install_skips_apt_when_everything_is_installed(bindir):
+    stub(bindir, "apt-get", 'echo "apt-get must not run" >&2; exit 99\n')
+    result = run("install_packages.sh", "bash", "coreutils", env=path_with(bindir))
+    assert result.returncode == 0, result.stderr
+    assert "already installed: bash coreutils" in result.stdout
+    facts = result.stdout.strip().splitlines()[-1]
+    assert facts.startswith("novalab-facts ram_mb=") and " vcpus=" in facts and " disk_gb=" in facts
+
+
+def test_install_installs_only_missing_packages_noninteractively(bindir, tmp_path):
+    log = tmp_path / "apt.log"
+    stub(bindir, "apt-get", f'echo "$DEBIAN_FRONTEND $*" >> {log}\n')
+    result = run("install_packages.sh", "bash", "novalab-no-such-package", env=path_with(bindir))
+    assert result.returncode == 0, result.stderr
+    calls = log.read_text().splitlines()
+    assert calls[0] == "noninteractive update -q"
+    assert calls[1].startswith("noninteractive install -y -q")
+    assert calls[1].endswith(" novalab-no-such-package")  # bash is already there
+
+
+def test_install_fails_when_apt_fails(bindir):
+    stub(bindir, "apt-get", 'echo "E: Unable to locate package" >&2; exit 100\n')
+    result = run("install_packages.sh", "novalab-no-such-package", env=path_with(bindir))
+    assert result.returncode == 100 and "Unable to locate package" in result.stderr
+
+
+# --- restart_service.sh --------------------------------------------------------------------------
+
+
+def service_stub(bindir: Path, log: Path, running_after_restart: bool = True, libvirt_running: bool = False):
+    # A sysvinit `service` that remembers which services run, in files under the log's folder.
+    state = log.parent / "running"
+    state.mkdir(exist_ok=True)
+    if libvirt_running:
+        (state / "libvirtd").touch()
+    stub(
+        bindir,
+        "service",
+        f"""\
+        echo "$*" >> {log}
+        case "$2" in
+          status) [ -e {state}/"$1" ] ;;
+          start|restart) {'touch' if running_after_restart else 'true'} {state}/"$1" ;;
+        esac
+        """,
+    )
+
+
+def test_restart_starts_libvirtd_first_when_it_is_down(bindir, tmp_path):
+    log = tmp_path / "service.log"
+    service_stub(bindir, log)
+    initd = tmp_path / "initd"
+    initd.mkdir()
+    env = dict(path_with(bindir))
+    # The script looks for /etc/init.d/libvirtd; on this machine there may be none, so run it with
+    # a copy of the script that looks in our folder.
+    script = (SCRIPTS_DIR / "restart_service.sh").read_text().replace("/etc/init.d/", f"{initd}/")
+    (initd / "libvirtd").touch()
+    local = tmp_path / "restart_service.sh"
+    local.write_text(script)
+    result = subprocess.run(["bash", str(local), "nova-compute", "5"], capture_output=True, text=True, env=dict(os.environ, **env))
+    assert result.returncode == 0, result.stderr
+    calls = log.read_text().splitlines()
+    assert calls[:2] == ["libvirtd status", "libvirtd start"]
+    assert "nova-compute restart" in calls
+    assert "nova-compute restarted" in result.stdout
+
+
+def test_restart_fails_when_the_service_does_not_come_up(bindir, tmp_path):
+    log = tmp_path / "service.log"
+    service_stub(bindir, log, running_after_restart=False)
+    result = run("restart_service.sh", "neutron-linuxbridge-agent", "1", env=path_with(bindir))
+    assert result.returncode == 1
+    assert "neutron-linuxbridge-agent is not running 1s after restart" in result.stderr
+
+
+# --- gate_compute_host.sh --------------------------------------------------------------------------
+
+CLOUDS = '{"clouds": {"novalab": {"auth": {"password": "gate-s3cret"}}}}\n'
+
+
+def gate_stubs(bindir: Path, tmp_path: Path, up_after: int | None):
+    """openstack: `down` for the first `up_after` polls then `up` (never, if None); nova-manage maps
+    the host on discover. Every call's argv and the clouds.yaml mode are logged."""
+    log, count, mapped = tmp_path / "calls.log", tmp_path / "count", tmp_path / "mapped"
+    limit = -1 if up_after is None else up_after
+    stub(
+        bindir,
+        "openstack",
+        f"""\
+        echo "openstack $* mode=$(stat -c %a "$OS_CLIENT_CONFIG_FILE") cloud=$OS_CLOUD" >> {log}
+        grep -q gate-s3cret "$OS_CLIENT_CONFIG_FILE" || {{ echo "no credentials" >&2; exit 1; }}
+        case "$*" in
+          "compute service list --service nova-compute --host"*)
+            n=$(cat {count} 2>/dev/null || echo 0); echo $((n + 1)) > {count}
+            if [ {limit} -ge 0 ] && [ "$n" -ge {limit} ]; then echo up; else echo down; fi ;;
+          "network agent list"*) echo True ;;
+          "compute service list") echo "| nova-compute | compute-1 | nova | enabled | down |" ;;
+        esac
+        """,
+    )
+    stub(
+        bindir,
+        "nova-manage",
+        f"""\
+        echo "nova-manage $*" >> {log}
+        case "$*" in
+          "cell_v2 discover_hosts --by-service") touch {mapped} ;;
+          "cell_v2 list_hosts")
+            echo "| Cell Name | Cell UUID | Hostname |"
+            [ -e {mapped} ] && echo "| cell1 | 1234 | compute-1 |" ;;
+        esac
+        exit 0
+        """,
+    )
+    # `id nova` must fail here so the script calls nova-manage directly.
+    stub(bindir, "id", 'if [ "${1:-}" = nova ]; then exit 1; fi; exec /usr/bin/id "$@"\n')
+    return log
+
+
+def test_gate_maps_the_host_and_waits_until_it_is_up(bindir, tmp_path):
+    log = gate_stubs(bindir, tmp_path, up_after=2)
+    env = dict(path_with(bindir), NOVALAB_GATE_POLL_SECONDS="0")
+    result = run("gate_compute_host.sh", "compute-1", "30", "--with-l2-agent", stdin=CLOUDS, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "compute host compute-1 is up and mapped to its cell" in result.stdout
+    calls = log.read_text().splitlines()
+    polls = [c for c in calls if "--service nova-compute --host compute-1" in c]
+    assert len(polls) == 3  # down, down, up
+    assert any(c == "nova-manage cell_v2 discover_hosts --by-service" for c in calls)
+    assert any(c.startswith("openstack network agent list --host compute-1 --agent-type linux-bridge") for c in calls)
+    assert all("mode=600 cloud=novalab" in c for c in calls if c.startswith("openstack"))
+    assert "gate-s3cret" not in log.read_text()  # never in argv
+    leftovers = [p for p in Path(os.environ.get("TMPDIR", "/tmp")).glob("tmp*/clouds.yaml")]
+    assert not any("gate-s3cret" in p.read_text() for p in leftovers)
+
+
+def test_gate_times_out_naming_the_host_and_showing_the_service_list(bindir, tmp_path):
+    gate_stubs(bindir, tmp_path, up_after=None)
+    env = dict(path_with(bindir), NOVALAB_GATE_POLL_SECONDS="0.2")
+    result = run("gate_compute_host.sh", "compute-1", "1", stdin=CLOUDS, env=env)
+    assert result.returncode == 1
+    assert "compute host compute-1 did not pass the gate within 1s (state: 'down'" in result.stderr
+    assert "| nova-compute | compute-1 | nova | enabled | down |" in result.stderr
+
+
+# --- configure_bridge.sh (in a private network + mount namespace) ----------------------------------
+
+needs_root_netns = pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("ip"),
+    reason="needs root, unshare and iproute2 for a private network namespace",
+)
+
+STANZA = "auto br100\niface br100 inet manual\n    bridge_ports eth2\n"
+
+
+def in_private_netns(script: str, netdir: Path) -> subprocess.CompletedProcess:
+    """Run bash in a fresh network namespace, config under `netdir`: nothing leaks out."""
+    (netdir / "interfaces").write_text("auto lo\niface lo inet loopback\n")
+    wrapper = textwrap.dedent(
+        f"""\
+        set -euo pipefail
+        export NOVALAB_NETWORK_DIR={netdir}
+        mount -t sysfs sysfs /sys  # this namespace's view of /sys/class/net
+        ip link add eth1 type veth peer name eth1-peer
+        ip addr add 10.0.0.20/24 dev eth1
+        ip link set eth1 up
+        ip link add eth2 type veth peer name eth2-peer
+        ip addr add 192.168.77.5/24 dev eth2
+        {script}
+        """
+    )
+    return subprocess.run(["unshare", "--mount", "--net", "bash", "-c", wrapper], capture_output=True, text=True, timeout=60)
+
+
+@needs_root_netns
+def test_bridge_is_created_with_the_nic_in_it_and_persisted(tmp_path):
+    script = f"""
+        bash {SCRIPTS_DIR}/configure_bridge.sh br100 eth2 10.0.0.20 <<'EOF'
+{STANZA}EOF
+        bash {SCRIPTS_DIR}/configure_bridge.sh br100 eth2 10.0.0.20 <<'EOF'
+{STANZA}EOF
+        echo "master=$(basename "$(readlink -f /sys/class/net/eth2/master)")"
+        echo "state=$(cat /sys/class/net/br100/operstate) stp=$(cat /sys/class/net/br100/bridge/stp_state) fd=$(cat /sys/class/net/br100/bridge/forward_delay)"
+        echo "eth2-addrs=$(ip -o -4 addr show dev eth2 | wc -l)"
+        cat "$NOVALAB_NETWORK_DIR/interfaces.d/br100"
+    """
+    result = in_private_netns(script, tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.count("bridge br100 up with eth2") == 2  # re-run is fine
+    assert out.count(f"wrote {tmp_path}/interfaces.d/br100") == 1  # ...and rewrites nothing
+    assert (tmp_path / "interfaces").read_text().endswith("source /etc/network/interfaces.d/*\n")
+    assert "master=br100" in out
+    assert "stp=0 fd=0" in out
+    assert "eth2-addrs=0" in out  # the tutorial's `pre-up ifconfig eth2 0.0.0.0`
+    assert "bridge_ports eth2" in out
+
+
+@needs_root_netns
+def test_bridge_refuses_the_management_nic_and_a_missing_one(tmp_path):
+    result = in_private_netns(
+        f"""
+        if bash {SCRIPTS_DIR}/configure_bridge.sh br100 eth1 10.0.0.20 < /dev/null; then echo BAD; fi
+        if bash {SCRIPTS_DIR}/configure_bridge.sh br100 eth9 10.0.0.20 < /dev/null; then echo BAD; fi
+        ip -o -4 addr show dev eth1 | grep -c 10.0.0.20
+        """,
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "BAD" not in result.stdout
+    assert "holds the management address 10.0.0.20" in result.stderr
+    assert "interface eth9 does not exist" in result.stderr
+    assert result.stdout.strip().endswith("1")  # management address untouched
