@@ -209,9 +209,39 @@ class FlavorConfig(_Model):
         return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
 
 
+# The sizes of the m1 family as every cloud of the tutorial's era (and DevStack, kolla) defines them:
+# adopting one needs its exact properties, or the import reports a diff instead of adopting.
+M1_SIZES = {
+    "m1.tiny": (512, 1, 1),
+    "m1.small": (2048, 20, 1),
+    "m1.medium": (4096, 40, 2),
+    "m1.large": (8192, 80, 4),
+    "m1.xlarge": (16384, 160, 8),
+}
+
+
 class AdoptFlavorConfig(_Model):
+    """An existing flavor taken under management (import) without being created or ever deleted."""
+
     name: FlavorName
     id: str = Field(min_length=1)
+    ram_mb: Optional[int] = Field(default=None, gt=0)
+    disk_gb: Optional[int] = Field(default=None, ge=0)
+    vcpus: Optional[int] = Field(default=None, gt=0)
+    public: bool = True
+
+    @model_validator(mode="after")
+    def _sizes_known(self) -> "AdoptFlavorConfig":
+        if None in (self.ram_mb, self.disk_gb, self.vcpus) and self.name not in M1_SIZES:
+            raise ValueError(
+                f"{self.name!r} is not an m1 flavor, so give its ramMb, diskGb and vcpus "
+                "(they must match the cloud's flavor for the import to succeed)"
+            )
+        return self
+
+    def sizes(self) -> tuple[int, int, int]:
+        ram, disk, vcpus = M1_SIZES.get(self.name, (0, 0, 0))
+        return (self.ram_mb or ram, self.disk_gb if self.disk_gb is not None else disk, self.vcpus or vcpus)
 
     @field_validator("id", mode="before")
     @classmethod
@@ -242,6 +272,9 @@ class ServerConfig(_Model):
     floating_ip_pool: Optional[str] = None
     user_data: Optional[str] = None
     volumes: list[VolumeConfig] = Field(default_factory=list)
+    ssh_user: str = Field(default="root", min_length=1)
+    # For clouds that confirm resizes themselves: the provider must not wait for VERIFY_RESIZE.
+    ignore_resize_confirmation: bool = False
 
 
 class StackConfig(_Model):

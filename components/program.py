@@ -9,8 +9,12 @@ from typing import Optional
 import pulumi
 from pydantic import SecretStr
 
+import pulumi_openstack as openstack
+
 from .compute_host import ComputeHost, ComputeHostArgs, SshAccess, plan_batches
 from .config import ConfigError, StackConfig, load_stack_config
+from .flavors import Flavors, flavor_ref
+from .servers import Server, ServerArgs
 
 
 def secret(value: Optional[SecretStr]) -> Optional[pulumi.Output[str]]:
@@ -31,6 +35,68 @@ def resolve_ssh_private_key(cfg: StackConfig, base_dir: Path) -> pulumi.Output[s
     if "PRIVATE KEY" not in text:
         raise ConfigError([f"ssh.privateKeyPath: {str(path)!r} does not hold a private key"])
     return pulumi.Output.secret(text)
+
+
+def read_public_key(cfg: StackConfig, base_dir: Path) -> Optional[str]:
+    """keypair.publicKey, or the file at keypair.publicKeyPath; None lets OpenStack generate one."""
+    kp = cfg.keypair
+    if kp is None or kp.public_key:
+        return kp.public_key if kp else None
+    if not kp.public_key_path:
+        return None
+    path = Path(os.path.expanduser(kp.public_key_path))
+    if not path.is_absolute():
+        path = base_dir / path
+    try:
+        text = path.read_text().strip()
+    except OSError as e:
+        raise ConfigError([f"keypair.publicKeyPath: cannot read {str(path)!r} ({e.strerror}); expected an OpenSSH public key"]) from None
+    if "PRIVATE KEY" in text or not text.startswith(("ssh-", "ecdsa-")):
+        raise ConfigError([f"keypair.publicKeyPath: {str(path)!r} is not an OpenSSH public key (.pub)"])
+    return text
+
+
+def declare_testing_openstack(cfg: StackConfig, public_key: Optional[str], gates: list[pulumi.Resource]) -> dict:
+    """The tutorial's "Testing OpenStack": keypair, flavors, servers (+ floating IPs, volumes), EC2."""
+    outputs: dict = {}
+    keypair = None
+    if cfg.keypair is not None:
+        keypair = openstack.compute.Keypair(cfg.keypair.name, name=cfg.keypair.name, public_key=public_key)
+        outputs["keypair"] = {"name": keypair.name, "fingerprint": keypair.fingerprint}
+        if public_key is None:
+            # OpenStack generated the key: its private half is only ever shown as a secret.
+            outputs["keypairPrivateKey"] = pulumi.Output.secret(keypair.private_key)
+
+    flavors = Flavors("flavors", cfg)
+    outputs["flavors"] = {name: f.id for name, f in flavors.by_name.items()}
+
+    servers = {}
+    for s in cfg.servers:
+        ref = flavor_ref(cfg, s.flavor)
+        server = Server(
+            s.name,
+            ServerArgs(
+                server=s,
+                flavor=ref,
+                flavor_id=flavors.by_name[s.flavor].flavor_id if ref.kind != "known" else None,
+                key_pair=keypair.name,
+                gates=gates,
+            ),
+        )
+        servers[s.name] = {
+            "id": server.instance.id,
+            "fixedIp": server.fixed_ip,
+            "floatingIp": server.floating_ip,
+            "ssh": server.ssh,
+            "volumes": server.volumes,
+        }
+    outputs["servers"] = servers
+
+    if cfg.ec2_credentials:
+        ec2 = openstack.identity.Ec2CredentialV3("ec2-credentials")
+        outputs["ec2AccessKey"] = ec2.access
+        outputs["ec2SecretKey"] = pulumi.Output.secret(ec2.secret)
+    return outputs
 
 
 def provision_compute_hosts(cfg: StackConfig, ssh: SshAccess) -> list[ComputeHost]:
@@ -68,6 +134,7 @@ def run(base_dir: Optional[Path] = None) -> dict:
     try:
         cfg = load_stack_config()
         ssh_key = resolve_ssh_private_key(cfg, base_dir)
+        public_key = read_public_key(cfg, base_dir)
     except ConfigError as e:
         raise pulumi.RunError(str(e)) from None
 
@@ -77,4 +144,7 @@ def run(base_dir: Optional[Path] = None) -> dict:
         "computeHosts",
         {h.host_name: {"address": h.address, "gate": h.gate.stdout} for h in hosts},
     )
-    return {"config": cfg, "hosts": hosts}
+    outputs = declare_testing_openstack(cfg, public_key, [h.gate for h in hosts])
+    for key, value in outputs.items():
+        pulumi.export(key, value)
+    return {"config": cfg, "hosts": hosts, "outputs": outputs}
