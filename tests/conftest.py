@@ -46,7 +46,7 @@ class Recorder(pulumi.runtime.Mocks):
             state["stdout"] = FACTS if args.name.endswith("-packages") else "ok"
             state["stderr"] = ""
         elif t == "openstack:compute/instance:Instance":
-            state.update(accessIpV4="192.168.100.10", networks=[{"name": "net1", "fixedIpV4": "192.168.100.10", "port": "port-of-" + args.inputs["name"]}])
+            state.update(accessIpV4="192.168.100.10", networks=[{"name": "net1", "fixedIpV4": "192.168.100.10", "port": "port-of-" + args.inputs.get("name", args.name)}])
         elif t == "openstack:networking/floatingIp:FloatingIp":
             state["address"] = "172.16.1.1"
         elif t == "openstack:compute/keypair:Keypair":

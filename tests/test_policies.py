@@ -1,0 +1,277 @@
+"""The policy pack's rules, called the way the engine calls them: with real pulumi_policy argument
+objects (ResourceValidationArgs, StackValidationArgs), props behind the unknown-checking proxy."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyCustomTimeouts,
+    PolicyResource,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    StackValidationArgs,
+)
+from pulumi_policy.proxy import UNKNOWN_NUMBER_VALUE, UNKNOWN_STRING_VALUE, unknown_checking_proxy
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "policies"))
+
+import novalab_rules as rules  # noqa: E402
+
+DEV = json.loads((ROOT / "policies/config/dev.json").read_text())
+BY_NAME = {p.name: p for p in rules.POLICIES}
+
+
+def opts(protect=False) -> PolicyResourceOptions:
+    return PolicyResourceOptions(protect, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
+
+
+def urn(typ: str, name: str) -> str:
+    return f"urn:pulumi:dev::novalab::{typ}::{name}"
+
+
+def flavor(name="x1.tiny", ram=256, vcpus=1, disk=2, ephemeral=0, swap=0, flavor_id="6") -> dict:
+    return {"name": name, "flavorId": flavor_id, "ram": ram, "vcpus": vcpus, "disk": disk, "ephemeral": ephemeral, "swap": swap}
+
+
+def check_resource(policy: str, typ: str, props: dict, config: dict | None = None, protect=False) -> list[str]:
+    violations: list[str] = []
+    args = ResourceValidationArgs(typ, unknown_checking_proxy(props), urn(typ, props.get("name", "r")), props.get("name", "r"),
+                                  opts(protect), None, config if config is not None else DEV.get(policy, {}))
+    BY_NAME[policy].validate(args, lambda msg, u=None: violations.append(msg))
+    return violations
+
+
+def resource(typ: str, name: str, props: dict, protect=False) -> PolicyResource:
+    return PolicyResource(typ, unknown_checking_proxy(props), urn(typ, name), name, opts(protect), None, None, [], {})
+
+
+def check_stack(policy: str, resources: list[PolicyResource], config: dict | None = None) -> list[tuple[str, str | None]]:
+    violations: list[tuple[str, str | None]] = []
+    args = StackValidationArgs(resources, config if config is not None else DEV.get(policy, {}))
+    BY_NAME[policy].validate(args, lambda msg, u=None: violations.append((msg, u)))
+    return violations
+
+
+def test_policy_names_and_enforcement_are_stable():
+    assert {p.name: p.enforcement_level for p in rules.POLICIES} == {
+        "flavor-size-bounds": EnforcementLevel.MANDATORY,
+        "flavor-ram-per-vcpu": EnforcementLevel.ADVISORY,
+        "flavor-ram-granularity": EnforcementLevel.ADVISORY,
+        "flavor-naming": EnforcementLevel.ADVISORY,
+        "server-flavor-allowed": EnforcementLevel.MANDATORY,
+        "volume-size-bounds": EnforcementLevel.MANDATORY,
+        "volume-protected": EnforcementLevel.ADVISORY,
+        "flavor-fits-hosts": EnforcementLevel.MANDATORY,
+        "capacity": EnforcementLevel.MANDATORY,
+    }
+
+
+# --- flavor-size-bounds -------------------------------------------------------------------------
+
+
+def test_dev_flavors_pass_with_dev_config():
+    for name, (ram, disk, vcpus) in {"x1.tiny": (256, 2, 1), **{k: (v["ramMb"], v["diskGb"], v["vcpus"]) for k, v in rules.M1_SIZES.items()}}.items():
+        f = flavor(name, ram=ram, vcpus=vcpus, disk=disk)
+        for policy in ("flavor-size-bounds", "flavor-ram-per-vcpu", "flavor-ram-granularity", "flavor-naming"):
+            assert check_resource(policy, rules.FLAVOR, f) == [], (policy, name)
+
+
+def test_a_64_gb_flavor_fails_naming_value_bound_and_key():
+    (msg,) = check_resource("flavor-size-bounds", rules.FLAVOR, flavor("x1.huge", ram=65536))
+    assert msg == "flavor x1.huge: ram 65536 MB is above the maximum 16384 (policy config flavor-size-bounds.ramMb.max)"
+
+
+@pytest.mark.parametrize("ram,expected", [(16384, 0), (16383, 0), (16385, 1), (64, 0), (63, 1)])
+def test_ram_at_just_inside_and_just_outside_bounds(ram, expected):
+    assert len(check_resource("flavor-size-bounds", rules.FLAVOR, flavor(ram=ram))) == expected
+
+
+@pytest.mark.parametrize("field,value,key", [("vcpus", 9, "vcpus.max"), ("vcpus", 0, "vcpus.min"), ("disk", 161, "diskGb.max"),
+                                              ("ephemeral", 101, "ephemeralGb.max"), ("swap", 4097, "swapMb.max")])
+def test_each_dimension_outside(field, value, key):
+    (msg,) = check_resource("flavor-size-bounds", rules.FLAVOR, {**flavor(), field: value})
+    assert f"flavor-size-bounds.{key}" in msg and f" {value} " in msg
+
+
+def test_defaults_apply_without_config_and_config_overrides():
+    assert check_resource("flavor-size-bounds", rules.FLAVOR, flavor(ram=32768), config={}) == []
+    assert len(check_resource("flavor-size-bounds", rules.FLAVOR, flavor(ram=32769), config={})) == 1
+    assert check_resource("flavor-size-bounds", rules.FLAVOR, flavor(ram=65536), config={"ramMb": {"max": 65536}}) == []
+
+
+def test_unknown_values_are_skipped_not_violations():
+    f = {**flavor(ram=65536), "vcpus": UNKNOWN_NUMBER_VALUE, "name": UNKNOWN_STRING_VALUE}
+    msgs = check_resource("flavor-size-bounds", rules.FLAVOR, f)
+    assert len(msgs) == 1 and "ram 65536" in msgs[0]  # ram still checked
+    assert check_resource("flavor-ram-per-vcpu", rules.FLAVOR, f) == []
+    assert check_resource("flavor-naming", rules.FLAVOR, f) == []
+    assert check_resource("flavor-size-bounds", rules.FLAVOR, {"ram": UNKNOWN_NUMBER_VALUE, "vcpus": 1, "disk": 1}) == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    ram=st.integers(64, 16384), vcpus=st.integers(1, 8), disk=st.integers(0, 160),
+    ephemeral=st.integers(0, 100), swap=st.integers(0, 4096),
+)
+def test_property_a_flavor_inside_all_bounds_never_violates(ram, vcpus, disk, ephemeral, swap):
+    f = flavor(ram=ram, vcpus=vcpus, disk=disk, ephemeral=ephemeral, swap=swap)
+    assert check_resource("flavor-size-bounds", rules.FLAVOR, f) == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(ram=st.integers(16385, 10**6))
+def test_property_a_flavor_above_the_ram_bound_always_violates(ram):
+    assert len(check_resource("flavor-size-bounds", rules.FLAVOR, flavor(ram=ram))) == 1
+
+
+# --- advisory flavor rules --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ram,vcpus,n", [(128, 1, 0), (127, 1, 1), (4096, 1, 0), (4097, 1, 1), (1024, 8, 0)])
+def test_ram_per_vcpu_band(ram, vcpus, n):
+    assert len(check_resource("flavor-ram-per-vcpu", rules.FLAVOR, flavor(ram=ram, vcpus=vcpus))) == n
+
+
+def test_ram_granularity():
+    assert check_resource("flavor-ram-granularity", rules.FLAVOR, flavor(ram=320)) == []
+    (msg,) = check_resource("flavor-ram-granularity", rules.FLAVOR, flavor(ram=300))
+    assert "300 MB is not a multiple of 64 MB (policy config flavor-ram-granularity.stepMb)" in msg
+
+
+@pytest.mark.parametrize("name,ok", [("x1.tiny", True), ("m1.xlarge", True), ("x1.giant", False), ("tiny", False), ("X1.tiny", False)])
+def test_flavor_naming(name, ok):
+    assert (check_resource("flavor-naming", rules.FLAVOR, flavor(name)) == []) == ok
+
+
+# --- volumes --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size,n", [(1, 0), (50, 0), (51, 1), (0, 1)])
+def test_volume_size_bounds(size, n):
+    msgs = check_resource("volume-size-bounds", rules.VOLUME, {"name": "test2", "size": size})
+    assert len(msgs) == n
+    if n:
+        assert msgs[0].startswith(f"volume test2: size {size} GB") and "volume-size-bounds." in msgs[0]
+
+
+def test_volume_protected_is_advised():
+    assert check_resource("volume-protected", rules.VOLUME, {"name": "test2", "size": 1}, protect=True) == []
+    (msg,) = check_resource("volume-protected", rules.VOLUME, {"name": "test2", "size": 1}, protect=False)
+    assert "volume test2: not protected" in msg
+
+
+def test_resource_rules_ignore_other_types():
+    assert check_resource("flavor-size-bounds", rules.VOLUME, {"name": "v", "ram": 10**6}) == []
+    assert check_resource("volume-size-bounds", rules.FLAVOR, {"name": "v", "size": 10**6}) == []
+
+
+# --- stack rules -------------------------------------------------------------------------------------
+
+
+def server(name="server-1", flavor_name=None, flavor_id=None) -> PolicyResource:
+    props = {"name": name}
+    if flavor_name is not None:
+        props["flavorName"] = flavor_name
+    if flavor_id is not None:
+        props["flavorId"] = flavor_id
+    return resource(rules.INSTANCE, name, props)
+
+
+def flavor_res(**kw) -> PolicyResource:
+    f = flavor(**kw)
+    return resource(rules.FLAVOR, f["name"], f)
+
+
+def test_server_flavor_allowed():
+    ok = [flavor_res(), server("a", flavor_name="m1.tiny"), server("b", flavor_id="6")]
+    assert check_stack("server-flavor-allowed", ok) == []
+    bad = check_stack("server-flavor-allowed", [flavor_res(), server("c", flavor_name="c9.mega")])
+    assert len(bad) == 1
+    msg, where = bad[0]
+    assert "server c: flavor c9.mega is neither created by this stack" in msg and "server-flavor-allowed.allowedFlavors" in msg
+    assert where == urn(rules.INSTANCE, "c")
+    assert check_stack("server-flavor-allowed", [server("d", flavor_id=UNKNOWN_STRING_VALUE)]) == []
+
+
+def host_res(name, ram, vcpus, disk) -> PolicyResource:
+    return resource(rules.COMPUTE_HOST, name, {"hostName": name, "ramMb": ram, "vcpus": vcpus, "diskGb": disk})
+
+
+def test_flavor_fits_hosts_from_config():
+    assert check_stack("flavor-fits-hosts", [flavor_res(ram=16384, vcpus=8, disk=160)]) == []
+    msgs = [m for m, _ in check_stack("flavor-fits-hosts", [flavor_res(name="x1.big", ram=16385, vcpus=9, disk=150, ephemeral=51)])]
+    assert len(msgs) == 3
+    assert "flavor x1.big: ram 16385 MB does not fit the largest host compute-1 (16384 MB)" in msgs[0]
+    assert "9 vCPUs" in msgs[1] and "disk 201 GB" in msgs[2]
+
+
+def test_flavor_fits_hosts_from_compute_host_outputs():
+    res = [host_res("compute-1", 4096, 2, 50), host_res("compute-2", 8192, 4, 100), flavor_res(ram=8192, vcpus=4, disk=100)]
+    assert check_stack("flavor-fits-hosts", res, config={}) == []
+    res[-1] = flavor_res(ram=8193, vcpus=4, disk=100)
+    (msg, _), = check_stack("flavor-fits-hosts", res, config={})
+    assert "largest host compute-2 (8192 MB)" in msg
+
+
+def test_stack_rules_skip_hosts_not_known_yet():
+    res = [host_res("compute-1", UNKNOWN_NUMBER_VALUE, UNKNOWN_NUMBER_VALUE, UNKNOWN_NUMBER_VALUE), flavor_res(ram=10**6)]
+    assert check_stack("flavor-fits-hosts", res, config={}) == []
+    assert check_stack("capacity", res + [server(flavor_name="m1.xlarge")] * 10, config={}) == []
+
+
+def test_capacity_counts_allocation_ratios_and_reserved_memory():
+    # dev.json: one host 16384 MB / 8 cores / 200 GB, ram ratio 1.0 with 512 MB reserved -> 15872 MB.
+    tiny = [server(f"s{i}", flavor_name="m1.tiny") for i in range(31)]  # 31 x 512 = 15872
+    assert check_stack("capacity", tiny) == []
+    over = check_stack("capacity", tiny + [server("s31", flavor_name="m1.tiny")])
+    assert len(over) == 1
+    msg = over[0][0]
+    assert "together ask 16384 ramMb but the 1 host(s) offer 15872" in msg
+    assert "capacity.ramAllocationRatio = 1" in msg and "capacity.reservedHostMemoryMb = 512" in msg
+
+
+def test_capacity_cpu_ratio_and_created_flavors():
+    # 8 cores x 4.0 = 32 vCPUs; x1.tiny is 1 vCPU / 256 MB / 2 GB.
+    servers = [server(f"s{i}", flavor_id="6") for i in range(33)]
+    msgs = [m for m, _ in check_stack("capacity", [flavor_res()] + servers)]
+    assert any("together ask 33 vcpus but the 1 host(s) offer 32" in m for m in msgs)
+    cfg = dict(DEV["capacity"], cpuAllocationRatio=16.0)
+    assert not any("vcpus" in m for m, _ in check_stack("capacity", [flavor_res()] + servers, config=cfg))
+
+
+def test_dev_stack_as_declared_passes_every_stack_rule():
+    res = [flavor_res(), server("server-1", flavor_name="m1.tiny")]
+    for policy in ("server-flavor-allowed", "flavor-fits-hosts", "capacity"):
+        assert check_stack(policy, res) == [], policy
+
+
+def test_policy_configs_only_use_known_keys():
+    schemas = {p.name: set((p.config_schema.properties if p.config_schema else {}).keys()) for p in rules.POLICIES}
+    for path in (ROOT / "policies/config").glob("*.json"):
+        for policy, cfg in json.loads(path.read_text()).items():
+            assert policy in schemas, f"{path.name}: unknown policy {policy}"
+            assert set(cfg) - {"enforcementLevel"} <= schemas[policy], f"{path.name}: {policy} has unknown keys"
+
+
+def test_preview_workflow_runs_the_policy_pack_on_pull_requests():
+    import yaml
+
+    wf = yaml.safe_load((ROOT / ".github/workflows/preview.yml").read_text())
+    assert "pull_request" in wf[True]  # YAML 1.1 reads the key `on` as True
+    steps = wf["jobs"]["preview"]["steps"]
+    action = next(s for s in steps if str(s.get("uses", "")).startswith("pulumi/actions@"))
+    w = action["with"]
+    assert w["command"] == "preview" and w["comment-on-pr"] is True
+    assert w["policyPacks"] == "policies" and "policies/config/" in w["policyPackConfigs"]
+    assert "vars.PULUMI_STACK" in w["stack-name"]
+    assert any("setup-python" in str(s.get("uses", "")) for s in steps)
+    test = yaml.safe_load((ROOT / ".github/workflows/test.yml").read_text())
+    assert any("./novalab test" in str(s.get("run", "")) for s in test["jobs"]["test"]["steps"])
