@@ -1,0 +1,99 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034 # settings used by the other lab files
+# Shared helpers of the lab scripts: settings, logging, readiness waits, daemons by PID file.
+
+LAB_DIR=${NOVALAB_LAB_DIR:-/var/lib/novalab-lab}   # state: keys, secrets, host roots, PIDs, logs
+LAB_LOGS=$LAB_DIR/logs
+LAB_RUN=$LAB_DIR/run
+LAB_CACHE=${NOVALAB_LAB_CACHE:-/var/cache/novalab-lab}  # kept by `down`: debootstrap tarball, images
+
+# Addresses: everything lives in 10.77.0.0/16, on bridges and namespaces the lab creates.
+MGMT_NET=10.77.0           # management: .1 this machine, .10 controller, .2N compute-N
+MGMT_BRIDGE=novalab-mgmt
+PUB_NET=10.77.1            # provider network "public" (physnet1): .1 the "outside" host
+PUB_BRIDGE=novalab-pub
+CTL_NS=novalab-ctl
+OUT_NS=novalab-out
+CTL_IP=$MGMT_NET.10
+HOST_IP=$MGMT_NET.1
+APT_PROXY=http://$HOST_IP:3142
+SYSTEM_PYTHON=/usr/bin/python3   # not pyenv's: OpenStack's tools live in Debian's python
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+info() { printf '    %s\n' "$*" >&2; }
+die() { printf 'lab: %s\n' "$*" >&2; exit 1; }
+
+# wait_for NAME TIMEOUT LOGFILE COMMAND...: poll COMMAND until it succeeds; on timeout, name the
+# service and show the tail of its log.
+wait_for() {
+  local name=$1 timeout=$2 logfile=$3
+  shift 3
+  local deadline=$((SECONDS + timeout))
+  until "$@" >/dev/null 2>&1; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      printf 'lab: %s did not come up within %ss.\n' "$name" "$timeout" >&2
+      local f
+      for f in "$logfile" "${logfile%.log}.out"; do
+        [ -s "$f" ] && { printf -- '--- last lines of %s\n' "$f" >&2; tail -n 25 "$f" >&2; }
+      done
+      exit 1
+    fi
+    sleep 1
+  done
+}
+
+pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# daemon NAME USER NETNS COMMAND...: start COMMAND in the background as USER inside NETNS (unless
+# its PID file names a live process); its stdout/stderr go to $LAB_LOGS/NAME.out (the service's own
+# log, if it writes one, is $LAB_LOGS/NAME.log).
+daemon() {
+  local name=$1 user=$2 netns=$3
+  shift 3
+  local pidfile=$LAB_RUN/$name.pid logfile=$LAB_LOGS/$name.out
+  if pid_alive "$pidfile"; then
+    return 0
+  fi
+  local -a prefix=()
+  [ -n "$netns" ] && prefix=(ip netns exec "$netns")
+  if [ "$user" != root ]; then
+    prefix+=(setpriv "--reuid=$user" "--regid=$user" --init-groups)
+  fi
+  info "starting $name"
+  setsid "${prefix[@]}" "$@" >>"$logfile" 2>&1 < /dev/null &
+  echo $! > "$pidfile"
+}
+
+stop_pidfile() {
+  local pidfile=$1
+  if [ -f "$pidfile" ]; then
+    local pid
+    pid=$(cat "$pidfile")
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true
+      for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+      kill -9 -- "-$pid" 2>/dev/null || kill -9 "$pid" 2>/dev/null || true
+    fi
+    rm -f "$pidfile"
+  fi
+}
+
+# A generated secret, stored 0600 in the lab's state (never in the repo).
+secret() {
+  local file=$LAB_DIR/secrets/$1
+  if [ ! -s "$file" ]; then
+    (umask 077 && mkdir -p "$LAB_DIR/secrets" && head -c 18 /dev/urandom | base64 | tr -d '/+=' > "$file")
+  fi
+  cat "$file"
+}
+
+ensure_dirs() {
+  mkdir -p "$LAB_DIR" "$LAB_LOGS" "$LAB_RUN" "$LAB_CACHE" "$LAB_DIR/controller" "$LAB_DIR/ssh"
+  # Service users (keystone, nova, ...) write their logs here and read their uwsgi files;
+  # secrets, keys and the admin credentials stay root-only (0700/0600).
+  chmod 0711 "$LAB_DIR"
+  chmod 1777 "$LAB_LOGS"
+  chmod 0755 "$LAB_RUN" "$LAB_DIR/controller"
+  chmod 0700 "$LAB_DIR/ssh"
+  [ -s "$LAB_DIR/ssh/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C novalab-lab -f "$LAB_DIR/ssh/id_ed25519"
+}

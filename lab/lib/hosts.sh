@@ -1,0 +1,91 @@
+# shellcheck shell=bash
+# Empty compute hosts: Debian 12 minbase chroots, each with its own network/mount/UTS namespaces,
+# two NICs (eth1 management, eth2 the VM network novalab bridges as br100) and sshd. No nova:
+# provisioning them is novalab's job.
+
+HOST_TARBALL=$LAB_CACHE/bookworm-host.tar.gz
+HOST_EXTRA_PACKAGES=openssh-server,iproute2,procps,ca-certificates,less
+
+host_root() { echo "$LAB_DIR/hosts/compute-$1/root"; }
+
+build_host_tarball() {
+  [ -s "$HOST_TARBALL" ] && return 0
+  log "hosts: debootstrap bookworm minbase (cached as $HOST_TARBALL for the next hosts)"
+  local tmp
+  tmp=$(mktemp -d "$LAB_CACHE/debootstrap.XXXXXX")
+  http_proxy=$APT_PROXY debootstrap --variant=minbase --include="$HOST_EXTRA_PACKAGES" \
+    bookworm "$tmp" http://deb.debian.org/debian >>"$LAB_LOGS/debootstrap.log" 2>&1 \
+    || { tail -n 20 "$LAB_LOGS/debootstrap.log" >&2; rm -rf "$tmp"; die "debootstrap failed"; }
+
+  cat > "$tmp/etc/apt/sources.list" <<'SOURCES'
+deb http://deb.debian.org/debian bookworm main
+deb http://deb.debian.org/debian bookworm-updates main
+deb http://deb.debian.org/debian-security bookworm-security main
+SOURCES
+  # Hosts reach Debian only through the lab's caching proxy, so host 2..N install from cache.
+  echo "Acquire::http::Proxy \"$APT_PROXY\";" > "$tmp/etc/apt/apt.conf.d/01novalab-proxy"
+  # No init system here: package scripts must not try to start daemons (novalab starts them).
+  printf '#!/bin/sh\nexit 101\n' > "$tmp/usr/sbin/policy-rc.d"
+  chmod 0755 "$tmp/usr/sbin/policy-rc.d"
+  # Without dbus/polkit, libvirt's default polkit auth locks nova out: socket group auth instead;
+  # and no AppArmor/SELinux driver in a chroot. (The lab's limits, not novalab's: see lab/README.md.)
+  mkdir -p "$tmp/etc/libvirt"
+  printf 'unix_sock_group = "libvirt"\nunix_sock_rw_perms = "0770"\nauth_unix_rw = "none"\nauth_unix_ro = "none"\n' \
+    > "$tmp/etc/libvirt/libvirtd.conf"
+  printf 'security_driver = "none"\n' > "$tmp/etc/libvirt/qemu.conf"
+  rm -f "$tmp"/etc/ssh/ssh_host_*
+  sed -i 's/^#\?PermitRootLogin.*/PermitRootLogin prohibit-password/' "$tmp/etc/ssh/sshd_config"
+  echo "UseDNS no" >> "$tmp/etc/ssh/sshd_config"
+  tar -C "$tmp" -czf "$HOST_TARBALL.tmp" .
+  mv "$HOST_TARBALL.tmp" "$HOST_TARBALL"
+  rm -rf "$tmp"
+}
+
+create_host() {  # create_host N
+  local n=$1 root
+  root=$(host_root "$n")
+  if [ ! -x "$root/usr/sbin/sshd" ]; then
+    info "compute-$n: unpacking the host image"
+    mkdir -p "$root"
+    tar -C "$root" -xzf "$HOST_TARBALL"
+  fi
+  [ -s "$root/etc/ssh/ssh_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -C "compute-$n" -f "$root/etc/ssh/ssh_host_ed25519_key"
+  echo "compute-$n" > "$root/etc/hostname"
+  printf '127.0.0.1 localhost\n%s compute-%s\n%s controller\n' "$MGMT_NET.$((20 + n))" "$n" "$CTL_IP" > "$root/etc/hosts"
+  install -d -m 0700 "$root/root/.ssh"
+  install -m 0600 "$LAB_DIR/ssh/id_ed25519.pub" "$root/root/.ssh/authorized_keys"
+}
+
+host_ssh() {  # host_ssh ADDRESS COMMAND...
+  ssh -i "$LAB_DIR/ssh/id_ed25519" -o BatchMode=yes -o StrictHostKeyChecking=no \
+    -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=5 "root@$1" "${@:2}"
+}
+
+start_host() {  # start_host N
+  local n=$1
+  host_network_up "$n"
+  daemon "compute-$n" root "novalab-compute-$n" \
+    unshare --mount --uts --propagation private bash "$LAB_HOME/lib/host-init.sh" "$(host_root "$n")" "compute-$n"
+  wait_for "compute-$n sshd" 30 "$LAB_LOGS/compute-$n.out" host_ssh "$MGMT_NET.$((20 + n))" true
+}
+
+hosts_up() {  # hosts_up COUNT
+  local count=$1 n
+  build_host_tarball
+  for n in $(seq 1 "$count"); do
+    create_host "$n"
+    start_host "$n"
+  done
+  info "compute-1..$count up: empty Debian 12, sshd on $MGMT_NET.21..$((20 + count))"
+}
+
+host_key() {  # the public host key, as Pulumi's hostKey wants it: "ssh-ed25519 AAAA..."
+  cut -d' ' -f1,2 "$(host_root "$1")/etc/ssh/ssh_host_ed25519_key.pub"
+}
+
+hosts_down() {
+  local pidfile
+  for pidfile in "$LAB_RUN"/compute-*.pid; do
+    [ -e "$pidfile" ] && stop_pidfile "$pidfile"
+  done
+}

@@ -1,0 +1,66 @@
+# shellcheck shell=bash
+# The lab's wiring: two bridges on this machine and a network namespace per host.
+#   novalab-mgmt 10.77.0.0/24  management (the tutorial's eth1 network); this machine is .1
+#   novalab-pub  10.77.1.0/24  provider network physnet1 / "public" (the tutorial's eth2/eth3 L2)
+
+bridge_up() {  # bridge_up NAME [ADDRESS/PREFIX]
+  ip link show dev "$1" >/dev/null 2>&1 || ip link add name "$1" type bridge
+  ip link set dev "$1" type bridge stp_state 0 forward_delay 0
+  if [ -n "${2:-}" ] && ! ip -o addr show dev "$1" | grep -qF " ${2} "; then
+    ip addr add "$2" dev "$1" 2>/dev/null || true
+  fi
+  ip link set dev "$1" up
+}
+
+netns_up() {
+  ip netns list | grep -qx "$1\( (id: [0-9]*)\)\?" || ip netns add "$1"
+  ip -n "$1" link set lo up
+}
+
+# nic NETNS OUTER INNER BRIDGE [ADDRESS/PREFIX]: a veth whose INNER end is NETNS's NIC, OUTER in BRIDGE.
+nic() {
+  local ns=$1 outer=$2 inner=$3 bridge=$4 addr=${5:-}
+  if ! ip -n "$ns" link show dev "$inner" >/dev/null 2>&1; then
+    ip link del "$outer" 2>/dev/null || true
+    ip link add "$outer" type veth peer name "$inner" netns "$ns"
+  fi
+  ip link set "$outer" master "$bridge" up
+  if [ -n "$addr" ] && ! ip -n "$ns" -o addr show dev "$inner" | grep -qF " $addr "; then
+    ip -n "$ns" addr add "$addr" dev "$inner"
+  fi
+  ip -n "$ns" link set "$inner" up
+}
+
+network_up() {
+  log "network: bridges $MGMT_BRIDGE ($MGMT_NET.0/24), $PUB_BRIDGE ($PUB_NET.0/24)"
+  bridge_up "$MGMT_BRIDGE" "$HOST_IP/24"
+  bridge_up "$PUB_BRIDGE"
+  # The bridges must not be filtered by the machine's iptables (br_netfilter), if loaded.
+  sysctl -qw net.bridge.bridge-nf-call-iptables=0 2>/dev/null || true
+  netns_up "$CTL_NS"
+  nic "$CTL_NS" nl-ctl-m eth1 "$MGMT_BRIDGE" "$CTL_IP/24"
+  nic "$CTL_NS" nl-ctl-p eth3 "$PUB_BRIDGE"
+  # "outside": a host on the public network, to ping floating IPs from.
+  netns_up "$OUT_NS"
+  nic "$OUT_NS" nl-out-p eth0 "$PUB_BRIDGE" "$PUB_NET.1/24"
+}
+
+host_network_up() {  # host_network_up N
+  local n=$1 ns=novalab-compute-$1
+  netns_up "$ns"
+  nic "$ns" "nl-c$n-m" eth1 "$MGMT_BRIDGE" "$MGMT_NET.$((20 + n))/24"
+  nic "$ns" "nl-c$n-p" eth2 "$PUB_BRIDGE"
+}
+
+network_down() {
+  local ns
+  for ns in $(ip netns list | awk '/^novalab-/ {print $1}'); do
+    ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
+    ip netns del "$ns" 2>/dev/null || true
+  done
+  for link in $(ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E '^nl-' || true); do
+    ip link del "$link" 2>/dev/null || true
+  done
+  ip link del "$MGMT_BRIDGE" 2>/dev/null || true
+  ip link del "$PUB_BRIDGE" 2>/dev/null || true
+}
