@@ -141,12 +141,23 @@ def render_nova_compute_conf(virt_type: str) -> str:
 
 
 def render_neutron_conf(host: str, transport: str) -> str:
-    """/etc/neutron/neutron.conf for the L2 agent: it only needs the message bus."""
+    """/etc/neutron/neutron.conf for the L2 agent: the message bus, and how it becomes root.
+
+    The agent runs as user neutron and reaches root through rootwrap; the distribution's own
+    neutron.conf sets that, and since this file replaces it, it must say so too (without it the
+    agent runs `sudo privsep-helper`, which sudoers refuses, and dies at start)."""
     return HEADER + render_ini(
         [
             (
                 "DEFAULT",
                 [("host", host), ("transport_url", transport), ("auth_strategy", "keystone")],
+            ),
+            (
+                "agent",
+                [
+                    ("root_helper", "sudo neutron-rootwrap /etc/neutron/rootwrap.conf"),
+                    ("root_helper_daemon", "sudo neutron-rootwrap-daemon /etc/neutron/rootwrap.conf"),
+                ],
             ),
             ("oslo_concurrency", [("lock_path", "/var/lib/neutron/tmp")]),
         ]

@@ -111,6 +111,9 @@ def test_l2_agent_files(files):
     neutron = ini(by_path(files, "/etc/neutron/neutron.conf").content)
     assert neutron["DEFAULT"]["transport_url"] == "rabbit://openstack:gridka@10.0.0.3:5672/"
     assert neutron["DEFAULT"]["host"] == "compute-1"
+    # The whole file replaces Debian's, which is where rootwrap was configured.
+    assert neutron["agent"]["root_helper"] == "sudo neutron-rootwrap /etc/neutron/rootwrap.conf"
+    assert neutron["agent"]["root_helper_daemon"] == "sudo neutron-rootwrap-daemon /etc/neutron/rootwrap.conf"
     agent = ini(by_path(files, "/etc/neutron/plugins/ml2/linuxbridge_agent.ini").content)
     assert agent["linux_bridge"]["bridge_mappings"] == "physnet1:br100"
     assert agent["vxlan"]["enable_vxlan"] == "true"

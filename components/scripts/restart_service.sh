@@ -2,7 +2,7 @@
 # Tutorial "Final check": `service nova-compute restart` (and the neutron L2 agent).
 # Usage: restart_service.sh SERVICE [TIMEOUT_SECONDS]
 # Uses systemd when it runs, else the package's init script. nova-compute needs libvirtd, so it is
-# started first when it is not running. Fails when SERVICE is not running afterwards.
+# started (and waited for) first. Fails when SERVICE is not running afterwards, or dies right away.
 set -euo pipefail
 
 [ "$#" -ge 1 ] || { echo "usage: $0 SERVICE [TIMEOUT_SECONDS]" >&2; exit 2; }
@@ -18,24 +18,43 @@ running() {
   if have_systemd; then systemctl is-active --quiet "$1"; else service "$1" status >/dev/null 2>&1; fi
 }
 
-if [ "$service" = nova-compute ]; then
-  for libvirt in libvirtd virtqemud; do
-    if [ -e "/etc/init.d/$libvirt" ] || { have_systemd && systemctl cat "$libvirt" >/dev/null 2>&1; }; then
-      running "$libvirt" || svc start "$libvirt"
-      break
+start_libvirt() {
+  if have_systemd; then
+    systemctl start libvirtd
+  elif [ -e /etc/init.d/libvirtd ]; then
+    running libvirtd || service libvirtd start
+  else
+    # Debian 12 ships libvirt's systemd units only: without systemd, run the daemons directly.
+    pidof virtlogd >/dev/null || virtlogd -d
+    pidof libvirtd >/dev/null || libvirtd -d
+  fi
+  # The first start probes qemu's capabilities (about a minute under TCG): wait for the socket.
+  local deadline=$((SECONDS + ${LIBVIRT_TIMEOUT:-180}))
+  until virsh -c qemu:///system version >/dev/null 2>&1; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      echo "libvirtd does not answer on $(hostname); nova-compute cannot start without it" >&2
+      exit 1
     fi
+    sleep 2
   done
-fi
+}
+
+[ "$service" = nova-compute ] && start_libvirt
 
 svc restart "$service"
 
+fail() {
+  echo "$service $1 on $(hostname); last log lines:" >&2
+  tail -n 20 "/var/log/${service%%-*}/$service.log" >&2 2>/dev/null || true
+  exit 1
+}
+
 deadline=$((SECONDS + timeout))
 until running "$service"; do
-  if [ "$SECONDS" -ge "$deadline" ]; then
-    echo "$service is not running ${timeout}s after restart on $(hostname); last log lines:" >&2
-    tail -n 20 "/var/log/${service%%-*}/$service.log" >&2 2>/dev/null || true
-    exit 1
-  fi
+  [ "$SECONDS" -lt "$deadline" ] || fail "is not running ${timeout}s after restart"
   sleep 1
 done
+# A service that dies while initialising (no message bus, no hypervisor) must not pass.
+sleep "${SETTLE_SECONDS:-5}"
+running "$service" || fail "stopped right after starting"
 echo "$service restarted"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# PID 1-ish of a lab compute host: runs inside the host's own network, mount and UTS namespaces,
+# PID 1 of a lab compute host: runs inside the host's own network, mount, UTS and PID namespaces,
 # mounts the host's filesystem (a debootstrap chroot) and runs its sshd. Everything the host later
 # starts over SSH (libvirtd, nova-compute, ...) lives in these namespaces.
 # Usage: host-init.sh ROOT HOSTNAME

@@ -34,6 +34,7 @@ SOURCES
     > "$tmp/etc/libvirt/libvirtd.conf"
   printf 'security_driver = "none"\n' > "$tmp/etc/libvirt/qemu.conf"
   rm -f "$tmp"/etc/ssh/ssh_host_*
+  chmod 0755 "$tmp"  # mktemp made it 0700: the host's "/" must be traversable by its users
   sed -i 's/^#\?PermitRootLogin.*/PermitRootLogin prohibit-password/' "$tmp/etc/ssh/sshd_config"
   echo "UseDNS no" >> "$tmp/etc/ssh/sshd_config"
   tar -C "$tmp" -czf "$HOST_TARBALL.tmp" .
@@ -49,6 +50,7 @@ create_host() {  # create_host N
     mkdir -p "$root"
     tar -C "$root" -xzf "$HOST_TARBALL"
   fi
+  chmod 0755 "$root"
   [ -s "$root/etc/ssh/ssh_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -C "compute-$n" -f "$root/etc/ssh/ssh_host_ed25519_key"
   echo "compute-$n" > "$root/etc/hostname"
   printf '127.0.0.1 localhost\n%s compute-%s\n%s controller\n' "$MGMT_NET.$((20 + n))" "$n" "$CTL_IP" > "$root/etc/hosts"
@@ -65,7 +67,7 @@ start_host() {  # start_host N
   local n=$1
   host_network_up "$n"
   daemon "compute-$n" root "novalab-compute-$n" \
-    unshare --mount --uts --propagation private bash "$LAB_HOME/lib/host-init.sh" "$(host_root "$n")" "compute-$n"
+    unshare --mount --uts --pid --fork --kill-child --propagation private bash "$LAB_HOME/lib/host-init.sh" "$(host_root "$n")" "compute-$n"
   wait_for "compute-$n sshd" 30 "$LAB_LOGS/compute-$n.out" host_ssh "$MGMT_NET.$((20 + n))" true
 }
 
