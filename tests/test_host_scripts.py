@@ -54,6 +54,12 @@ def test_scripts_are_shellcheck_clean():
     assert shellcheck, "shellcheck is not installed: run the README's test command, which installs it"
     result = subprocess.run([shellcheck, "-x", *SCRIPTS], cwd=SCRIPTS_DIR, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
+    root = SCRIPTS_DIR.parent.parent
+    lab = subprocess.run([shellcheck, "-x", "lab", *[str(p.relative_to(root / "lab")) for p in (root / "lab").rglob("*.sh")], "guest/udhcpc.script"],
+                         cwd=root / "lab", capture_output=True, text=True)
+    assert lab.returncode == 0, lab.stdout
+    top = subprocess.run([shellcheck, "novalab", ".ci/run"], cwd=root, capture_output=True, text=True)
+    assert top.returncode == 0, top.stdout
 
 
 @pytest.mark.parametrize("name", SCRIPTS)
@@ -168,32 +174,70 @@ def service_stub(bindir: Path, log: Path, running_after_restart: bool = True, li
     )
 
 
-def test_restart_starts_libvirtd_first_when_it_is_down(bindir, tmp_path):
+def libvirt_stubs(bindir: Path, log: Path) -> None:
+    """libvirtd/virtlogd started directly (Debian 12 ships no init script for them)."""
+    up = log.parent / "libvirtd-up"
+    stub(bindir, "pidof", f'[ "$1" = libvirtd ] && [ -e {up} ] && exit 0; exit 1\n')
+    stub(bindir, "libvirtd", f'echo "libvirtd $*" >> {log}; touch {up}\n')
+    stub(bindir, "virtlogd", f'echo "virtlogd $*" >> {log}\n')
+    stub(bindir, "virsh", f'[ -e {up} ]\n')
+
+
+FAST = {"SETTLE_SECONDS": "0", "LIBVIRT_TIMEOUT": "2"}
+
+
+def test_restart_starts_libvirtd_before_nova_compute(bindir, tmp_path):
     log = tmp_path / "service.log"
     service_stub(bindir, log)
-    initd = tmp_path / "initd"
-    initd.mkdir()
-    env = dict(path_with(bindir))
-    # The script looks for /etc/init.d/libvirtd; on this machine there may be none, so run it with
-    # a copy of the script that looks in our folder.
-    script = (SCRIPTS_DIR / "restart_service.sh").read_text().replace("/etc/init.d/", f"{initd}/")
-    (initd / "libvirtd").touch()
-    local = tmp_path / "restart_service.sh"
-    local.write_text(script)
-    result = subprocess.run(["bash", str(local), "nova-compute", "5"], capture_output=True, text=True, env=dict(os.environ, **env))
+    libvirt_stubs(bindir, log)
+    result = run("restart_service.sh", "nova-compute", "5", env=dict(path_with(bindir), **FAST))
     assert result.returncode == 0, result.stderr
     calls = log.read_text().splitlines()
-    assert calls[:2] == ["libvirtd status", "libvirtd start"]
-    assert "nova-compute restart" in calls
+    assert calls.index("libvirtd -d") < calls.index("nova-compute restart")
+    assert "virtlogd -d" in calls
     assert "nova-compute restarted" in result.stdout
+
+
+def test_restart_fails_when_libvirtd_never_answers(bindir, tmp_path):
+    log = tmp_path / "service.log"
+    service_stub(bindir, log)
+    libvirt_stubs(bindir, log)
+    stub(bindir, "virsh", "exit 1\n")
+    result = run("restart_service.sh", "nova-compute", "5", env=dict(path_with(bindir), **FAST))
+    assert result.returncode == 1
+    assert "libvirtd does not answer" in result.stderr
+    assert "nova-compute restart" not in log.read_text()
+
+
+def test_the_agent_restart_does_not_touch_libvirt(bindir, tmp_path):
+    log = tmp_path / "service.log"
+    service_stub(bindir, log)
+    libvirt_stubs(bindir, log)
+    result = run("restart_service.sh", "neutron-linuxbridge-agent", "5", env=dict(path_with(bindir), **FAST))
+    assert result.returncode == 0, result.stderr
+    assert "libvirtd" not in log.read_text()
 
 
 def test_restart_fails_when_the_service_does_not_come_up(bindir, tmp_path):
     log = tmp_path / "service.log"
     service_stub(bindir, log, running_after_restart=False)
-    result = run("restart_service.sh", "neutron-linuxbridge-agent", "1", env=path_with(bindir))
+    result = run("restart_service.sh", "neutron-linuxbridge-agent", "1", env=dict(path_with(bindir), **FAST))
     assert result.returncode == 1
     assert "neutron-linuxbridge-agent is not running 1s after restart" in result.stderr
+
+
+def test_restart_fails_when_the_service_dies_right_after_starting(bindir, tmp_path):
+    # Like nova-compute without a hypervisor: running at first, gone a moment later.
+    count = tmp_path / "status-calls"
+    stub(bindir, "service", f"""\
+        case "$2" in
+          status) n=$(cat {count} 2>/dev/null || echo 0); echo $((n + 1)) > {count}; [ "$n" -eq 0 ] ;;
+          *) true ;;
+        esac
+        """)
+    result = run("restart_service.sh", "neutron-linuxbridge-agent", "5", env=dict(path_with(bindir), **FAST))
+    assert result.returncode == 1
+    assert "stopped right after starting" in result.stderr
 
 
 # --- gate_compute_host.sh --------------------------------------------------------------------------

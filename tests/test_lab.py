@@ -1,8 +1,8 @@
 """The lab (lab/): a real OpenStack on this machine with empty compute hosts.
 
-Marker `lab`: these bring the lab up (`lab/lab up`, idempotent) and check it as a user would, then
-`lab/lab down` must leave nothing behind. They need root; `./novalab test` runs them when
-NOVALAB_LAB=1 (CI sets it), since a cold bring-up takes minutes.
+Marker `lab`: these bring a fresh lab up (`lab/lab down` then `up`) and check it as a user would,
+then `lab/lab down` must leave nothing behind. They need root; `./novalab test` runs them
+(`./novalab test --unit` skips them: NOVALAB_LAB=0).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ HOSTS = 2
 
 pytestmark = [
     pytest.mark.lab,
-    pytest.mark.skipif(os.environ.get("NOVALAB_LAB") != "1", reason="lab tests run with NOVALAB_LAB=1 (./novalab test --lab)"),
+    pytest.mark.skipif(os.environ.get("NOVALAB_LAB", "1") == "0", reason="NOVALAB_LAB=0 (./novalab test --unit)"),
     pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root"),
 ]
 
@@ -41,8 +41,12 @@ def openstack(*args: str) -> str:
 
 @pytest.fixture(scope="module")
 def lab():
-    result = subprocess.run([str(LAB), "up", "--hosts", str(HOSTS)], capture_output=True, text=True, timeout=1800)
+    # From down: the hosts must be freshly made (a previous run may have provisioned them).
+    down = subprocess.run([str(LAB), "down"], capture_output=True, text=True, timeout=600)
+    assert down.returncode == 0, down.stderr[-4000:]
+    result = subprocess.run([str(LAB), "up", "--hosts", str(HOSTS)], capture_output=True, text=True, timeout=2400)
     assert result.returncode == 0, f"lab up failed:\n{result.stderr[-4000:]}"
+    print("\n" + "\n".join(line for line in result.stderr.splitlines() if ": " in line and line.strip().endswith(" s")))
     return result
 
 

@@ -27,12 +27,6 @@ SOURCES
   # No init system here: package scripts must not try to start daemons (novalab starts them).
   printf '#!/bin/sh\nexit 101\n' > "$tmp/usr/sbin/policy-rc.d"
   chmod 0755 "$tmp/usr/sbin/policy-rc.d"
-  # Without dbus/polkit, libvirt's default polkit auth locks nova out: socket group auth instead;
-  # and no AppArmor/SELinux driver in a chroot. (The lab's limits, not novalab's: see lab/README.md.)
-  mkdir -p "$tmp/etc/libvirt"
-  printf 'unix_sock_group = "libvirt"\nunix_sock_rw_perms = "0770"\nauth_unix_rw = "none"\nauth_unix_ro = "none"\n' \
-    > "$tmp/etc/libvirt/libvirtd.conf"
-  printf 'security_driver = "none"\n' > "$tmp/etc/libvirt/qemu.conf"
   rm -f "$tmp"/etc/ssh/ssh_host_*
   chmod 0755 "$tmp"  # mktemp made it 0700: the host's "/" must be traversable by its users
   sed -i 's/^#\?PermitRootLogin.*/PermitRootLogin prohibit-password/' "$tmp/etc/ssh/sshd_config"
@@ -42,6 +36,18 @@ SOURCES
   rm -rf "$tmp"
 }
 
+# The lab's limits, not novalab's (lab/README.md): no dbus/polkit, so libvirt's default polkit auth
+# would lock nova out (socket group auth instead); no AppArmor in a chroot; and qemu's private /dev
+# per domain cannot be built inside the host's chroot. Pre-seeded before novalab installs libvirt
+# (dpkg keeps an existing config file and leaves its own as .dpkg-dist).
+preseed_libvirt() {
+  local root=$1
+  mkdir -p "$root/etc/libvirt"
+  printf 'unix_sock_group = "libvirt"\nunix_sock_rw_perms = "0770"\nauth_unix_rw = "none"\nauth_unix_ro = "none"\n' \
+    > "$root/etc/libvirt/libvirtd.conf"
+  printf 'security_driver = "none"\nnamespaces = []\n' > "$root/etc/libvirt/qemu.conf"
+}
+
 create_host() {  # create_host N
   local n=$1 root
   root=$(host_root "$n")
@@ -49,6 +55,7 @@ create_host() {  # create_host N
     info "compute-$n: unpacking the host image"
     mkdir -p "$root"
     tar -C "$root" -xzf "$HOST_TARBALL"
+    preseed_libvirt "$root"
   fi
   chmod 0755 "$root"
   [ -s "$root/etc/ssh/ssh_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -C "compute-$n" -f "$root/etc/ssh/ssh_host_ed25519_key"

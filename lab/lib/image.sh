@@ -6,8 +6,15 @@
 IMAGE_NAME=novalab-tiny
 IMAGE_DIR=$LAB_CACHE/image
 
+guest_source_hash() { cat "$LAB_HOME/guest/init" "$LAB_HOME/guest/udhcpc.script" "$LAB_HOME/lib/image.sh" | sha256sum | cut -c1-16; }
+
 build_guest_image() {
-  [ -s "$IMAGE_DIR/vmlinuz" ] && [ -s "$IMAGE_DIR/initrd.gz" ] && [ -s "$IMAGE_DIR/root.raw" ] && return 0
+  local want
+  want=$(guest_source_hash)
+  if [ -s "$IMAGE_DIR/vmlinuz" ] && [ -s "$IMAGE_DIR/initrd.gz" ] && [ -s "$IMAGE_DIR/root.raw" ] \
+    && [ "$(cat "$IMAGE_DIR/source" 2>/dev/null)" = "$want" ]; then
+    return 0
+  fi
   log "image: kernel + busybox initramfs from Debian packages"
   local tmp kpkg kver
   tmp=$(mktemp -d)
@@ -35,16 +42,24 @@ build_guest_image() {
   depmod -b "$tmp/initrd" "$kver"
   (cd "$tmp/initrd" && find . | cpio -o -H newc --quiet | gzip -9) > "$IMAGE_DIR/initrd.gz"
   truncate -s 1M "$IMAGE_DIR/root.raw"
+  echo "$want" > "$IMAGE_DIR/source"
   rm -rf "$tmp"
 }
 
 upload_guest_image() {
-  os_admin image show "$IMAGE_NAME" >/dev/null 2>&1 && return 0
+  local want current part
+  want=$(cat "$IMAGE_DIR/source")
+  current=$(os_admin image show "$IMAGE_NAME" -f value -c properties 2>/dev/null | sed -n "s/.*'novalab_source': '\([0-9a-f]*\)'.*/\1/p")
+  [ "$current" = "$want" ] && return 0
+  for part in "$IMAGE_NAME" "$IMAGE_NAME-kernel" "$IMAGE_NAME-ramdisk"; do
+    os_admin image delete "$part" >/dev/null 2>&1 || true
+  done
   log "image: uploading $IMAGE_NAME to glance"
   local kid rid
   kid=$(os_admin image create --public --disk-format aki --container-format aki --file "$IMAGE_DIR/vmlinuz" "$IMAGE_NAME-kernel" -f value -c id)
   rid=$(os_admin image create --public --disk-format ari --container-format ari --file "$IMAGE_DIR/initrd.gz" "$IMAGE_NAME-ramdisk" -f value -c id)
   os_admin image create --public --disk-format raw --container-format bare --file "$IMAGE_DIR/root.raw" \
     --property "kernel_id=$kid" --property "ramdisk_id=$rid" --property "os_command_line=console=ttyS0" \
+    --property "novalab_source=$want" \
     "$IMAGE_NAME" >/dev/null
 }
