@@ -34,7 +34,7 @@ controller_packages() {
 
 apt_cache_up() {
   # Its own minimal config: no mirror remapping, so requests go to the host the client named
-  # (deb.debian.org, whatever it resolves to here) and are cached for the next host.
+  # (the archive of this machine's own apt sources) and are cached for the next host.
   local conf=$LAB_DIR/acng
   mkdir -p "$conf/run" "$LAB_CACHE/acng" "$LAB_LOGS/acng"
   chown apt-cacher-ng: "$conf/run" "$LAB_CACHE/acng" "$LAB_LOGS/acng"
@@ -516,4 +516,8 @@ controller_down() {
     rabbitmq mariadb controller-sshd apt-cacher-ng; do
     stop_pidfile "$LAB_RUN/$svc.pid"
   done
+  # What the agents spawned for networks and routers (dnsmasq, haproxy) outlives them.
+  pkill -f -- '/var/lib/neutron/(dhcp|ns-metadata-proxy|external)/' 2>/dev/null || true
+  # rabbitmq's port mapper detaches from its parent.
+  pkill -x epmd 2>/dev/null || true
 }

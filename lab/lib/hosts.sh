@@ -8,20 +8,35 @@ HOST_EXTRA_PACKAGES=openssh-server,iproute2,procps,ca-certificates,less
 
 host_root() { echo "$LAB_DIR/hosts/compute-$1/root"; }
 
+# The Debian archives this machine itself uses (deb822 or one-line sources): the hosts use the same,
+# through the lab's apt cache.
+machine_archive() {  # machine_archive SUITE_SUFFIX -> the first URI serving bookworm$SUITE_SUFFIX
+  local suffix=$1
+  {
+    awk -v s="bookworm$suffix" '
+      /^URIs:/ {uri=$2} /^Suites:/ {for (i = 2; i <= NF; i++) if ($i == s) print uri}
+      /^deb / {for (i = 3; i <= NF; i++) if ($i == s) print $2}' \
+      /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list /etc/apt/sources.list 2>/dev/null
+  } | head -n 1
+}
+
 build_host_tarball() {
   [ -s "$HOST_TARBALL" ] && return 0
   log "hosts: debootstrap bookworm minbase (cached as $HOST_TARBALL for the next hosts)"
-  local tmp
+  local tmp main security
+  main=$(machine_archive "")
+  security=$(machine_archive -security)
+  [ -n "$main" ] || die "no Debian bookworm archive in this machine's apt sources"
   tmp=$(mktemp -d "$LAB_CACHE/debootstrap.XXXXXX")
   http_proxy=$APT_PROXY debootstrap --variant=minbase --include="$HOST_EXTRA_PACKAGES" \
-    bookworm "$tmp" http://deb.debian.org/debian >>"$LAB_LOGS/debootstrap.log" 2>&1 \
+    bookworm "$tmp" "$main" >>"$LAB_LOGS/debootstrap.log" 2>&1 \
     || { tail -n 20 "$LAB_LOGS/debootstrap.log" >&2; rm -rf "$tmp"; die "debootstrap failed"; }
 
-  cat > "$tmp/etc/apt/sources.list" <<'SOURCES'
-deb http://deb.debian.org/debian bookworm main
-deb http://deb.debian.org/debian bookworm-updates main
-deb http://deb.debian.org/debian-security bookworm-security main
-SOURCES
+  {
+    echo "deb $main bookworm main"
+    echo "deb $main bookworm-updates main"
+    if [ -n "$security" ]; then echo "deb $security bookworm-security main"; fi
+  } > "$tmp/etc/apt/sources.list"
   # Hosts reach Debian only through the lab's caching proxy, so host 2..N install from cache.
   echo "Acquire::http::Proxy \"$APT_PROXY\";" > "$tmp/etc/apt/apt.conf.d/01novalab-proxy"
   # No init system here: package scripts must not try to start daemons (novalab starts them).
@@ -95,6 +110,6 @@ host_key() {  # the public host key, as Pulumi's hostKey wants it: "ssh-ed25519 
 hosts_down() {
   local pidfile
   for pidfile in "$LAB_RUN"/compute-*.pid; do
-    [ -e "$pidfile" ] && stop_pidfile "$pidfile"
+    if [ -e "$pidfile" ]; then stop_pidfile "$pidfile"; fi
   done
 }

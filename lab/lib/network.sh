@@ -54,7 +54,8 @@ host_network_up() {  # host_network_up N
 
 network_down() {
   local ns
-  for ns in $(ip netns list | awk '/^novalab-/ {print $1}'); do
+  # The controller's neutron agents make qdhcp-/qrouter- namespaces; /run/netns is this machine's.
+  for ns in $(ip netns list | awk '/^(novalab-|qdhcp-|qrouter-)/ {print $1}'); do
     ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
     ip netns del "$ns" 2>/dev/null || true
   done
