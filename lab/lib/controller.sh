@@ -392,6 +392,7 @@ osd_pool_default_size = 1
 osd_pool_default_min_size = 1
 mon_allow_pool_size_one = true
 mon_warn_on_pool_no_redundancy = false
+mon_allow_pool_delete = true
 osd_objectstore = memstore
 memstore_device_bytes = 4294967296
 osd_crush_chooseleaf_type = 0
@@ -415,14 +416,31 @@ CONF
   wait_for ceph-mon 60 "$LAB_LOGS/ceph-mon.a.log" in_ctl ceph -s --connect-timeout 3
   mkdir -p /var/lib/ceph/mgr/ceph-a && chown ceph: /var/lib/ceph/mgr/ceph-a
   daemon ceph-mgr ceph "$CTL_NS" /usr/bin/ceph-mgr -f -i a
-  # memstore keeps data in RAM: a restarted OSD starts empty, so it is recreated each time.
+  # memstore keeps data in RAM: a restarted OSD starts empty, so it is recreated each time, under
+  # the same uuid (the monitor ignores an osd.0 with another one), and the pool is made anew.
+  local fresh_osd="" uuid_file=$LAB_DIR/controller/osd-uuid
   if ! pid_alive "$LAB_RUN/ceph-osd.pid"; then
-    in_ctl ceph osd ls 2>/dev/null | grep -qx 0 || in_ctl ceph osd create >/dev/null
+    if [ ! -s "$uuid_file" ]; then
+      local existing
+      existing=$(in_ctl ceph osd dump 2>/dev/null | awk '$1 == "osd.0" {print $NF}')
+      echo "${existing:-$(cat /proc/sys/kernel/random/uuid)}" > "$uuid_file"
+    fi
+    in_ctl ceph osd create "$(cat "$uuid_file")" >/dev/null
     rm -rf /var/lib/ceph/osd/ceph-0 && mkdir -p /var/lib/ceph/osd/ceph-0 && chown ceph: /var/lib/ceph/osd/ceph-0
-    as_user ceph ceph-osd -i 0 --mkfs --osd-uuid "$(cat /proc/sys/kernel/random/uuid)" >>"$LAB_LOGS/ceph-setup.out" 2>&1
+    as_user ceph ceph-osd -i 0 --mkfs --osd-uuid "$(cat "$uuid_file")" >>"$LAB_LOGS/ceph-setup.out" 2>&1
     daemon ceph-osd ceph "$CTL_NS" /usr/bin/ceph-osd -f -i 0
+    fresh_osd=yes
   fi
   wait_for ceph-osd 60 "$LAB_LOGS/ceph-osd.0.log" bash -c "ip netns exec $CTL_NS ceph osd stat | grep -q '1 up'"
+  if [ -n "$fresh_osd" ] && in_ctl ceph osd pool ls | grep -qx volumes; then
+    info "ceph: the OSD started empty (memstore): recreating the volumes pool"
+    local try
+    for try in 1 2 3 4 5 6 7 8 9 10; do
+      in_ctl ceph osd pool delete volumes volumes --yes-i-really-really-mean-it >/dev/null 2>&1 && break
+      [ "$try" -lt 10 ] || die "could not delete the stale volumes pool (see ceph -s)"
+      sleep 2
+    done
+  fi
   if ! in_ctl ceph osd pool ls | grep -qx volumes; then
     in_ctl ceph osd pool create volumes 16 >/dev/null 2>&1
     in_ctl ceph osd pool set volumes size 1 --yes-i-really-mean-it >/dev/null 2>&1

@@ -11,13 +11,15 @@ host_root() { echo "$LAB_DIR/hosts/compute-$1/root"; }
 # The Debian archives this machine itself uses (deb822 or one-line sources): the hosts use the same,
 # through the lab's apt cache.
 machine_archive() {  # machine_archive SUITE_SUFFIX -> the first URI serving bookworm$SUITE_SUFFIX
-  local suffix=$1
-  {
-    awk -v s="bookworm$suffix" '
-      /^URIs:/ {uri=$2} /^Suites:/ {for (i = 2; i <= NF; i++) if ($i == s) print uri}
-      /^deb / {for (i = 3; i <= NF; i++) if ($i == s) print $2}' \
-      /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list /etc/apt/sources.list 2>/dev/null
-  } | head -n 1
+  local suffix=$1 f
+  local -a files=()
+  for f in /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list /etc/apt/sources.list; do
+    if [ -f "$f" ]; then files+=("$f"); fi
+  done
+  [ "${#files[@]}" -gt 0 ] || return 0
+  awk -v s="bookworm$suffix" '
+    /^URIs:/ {uri=$2} /^Suites:/ {for (i = 2; i <= NF; i++) if ($i == s) {print uri; exit}}
+    /^deb / {for (i = 3; i <= NF; i++) if ($i == s) {print $2; exit}}' "${files[@]}"
 }
 
 build_host_tarball() {
