@@ -10,8 +10,7 @@ import pytest
 
 from components.compute_host import plan_batches, parse_facts
 from conftest import FACTS, SECRETS, dev_config, deploy, is_secret, resolved
-
-SECRET_SIG = "4dabf18193072939515e22adb298388d"
+from engineless import SECRET_SIG, reveal
 STEPS = ["packages", "bridge", "config", "restart-nova-compute", "restart-l2-agent", "gate"]
 
 
@@ -27,17 +26,6 @@ def unwrap(value):
     if isinstance(value, dict) and value.get(SECRET_SIG):
         return value["value"], True
     return value, False
-
-
-def reveal(value):
-    """The value with every secret wrapper removed (what the provider receives)."""
-    if isinstance(value, dict):
-        if value.get(SECRET_SIG):
-            return reveal(value["value"])
-        return {k: reveal(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [reveal(v) for v in value]
-    return value
 
 
 def conn_of(d, name) -> dict:
