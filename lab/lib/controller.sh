@@ -25,6 +25,7 @@ controller_packages() {
     [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)" = installed ] || echo "$p"; done)
   if [ -n "$missing" ]; then
     log "controller: installing Debian's OpenStack packages (~5 min cold)"
+    apt-get update -q >>"$LAB_LOGS/apt.log" 2>&1 || { tail -n 20 "$LAB_LOGS/apt.log" >&2; die "apt-get update failed"; }
     # shellcheck disable=SC2086 # one package per word
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Dpkg::Options::=--force-confdef \
       -o Dpkg::Options::=--force-confold $missing >>"$LAB_LOGS/apt.log" 2>&1 \
@@ -374,6 +375,17 @@ CONF
 
 # --- cinder on a one-node Ceph (RBD is the only volume transport this kernel has) ------------------
 
+# ceph_retry ARGS...: `ceph ARGS` in the controller, retried while a freshly started mon settles
+# (it answers EPERM "problem getting command descriptions" for a moment after its quorum).
+ceph_retry() {
+  local try
+  for try in 1 2 3 4 5 6 7 8 9 10; do
+    in_ctl ceph "$@" 2>>"$LAB_LOGS/ceph-setup.out" && return 0
+    sleep 2
+  done
+  die "ceph $* keeps failing (see $LAB_LOGS/ceph-setup.out)"
+}
+
 ceph_up() {
   local fsid
   if [ ! -s "$LAB_DIR/controller/ceph-fsid" ]; then
@@ -413,7 +425,7 @@ CONF
     touch /var/lib/ceph/mon/ceph-a/done
   fi
   daemon ceph-mon ceph "$CTL_NS" /usr/bin/ceph-mon -f -i a
-  wait_for ceph-mon 60 "$LAB_LOGS/ceph-mon.a.log" in_ctl ceph -s --connect-timeout 3
+  wait_for ceph-mon 60 "$LAB_LOGS/ceph-mon.a.log" in_ctl ceph quorum_status --connect-timeout 3
   mkdir -p /var/lib/ceph/mgr/ceph-a && chown ceph: /var/lib/ceph/mgr/ceph-a
   daemon ceph-mgr ceph "$CTL_NS" /usr/bin/ceph-mgr -f -i a
   # memstore keeps data in RAM: a restarted OSD starts empty, so it is recreated each time, under
@@ -422,17 +434,17 @@ CONF
   if ! pid_alive "$LAB_RUN/ceph-osd.pid"; then
     if [ ! -s "$uuid_file" ]; then
       local existing
-      existing=$(in_ctl ceph osd dump 2>/dev/null | awk '$1 == "osd.0" {print $NF}')
+      existing=$(ceph_retry osd dump | awk '$1 == "osd.0" {print $NF}')
       echo "${existing:-$(cat /proc/sys/kernel/random/uuid)}" > "$uuid_file"
     fi
-    in_ctl ceph osd create "$(cat "$uuid_file")" >/dev/null
+    ceph_retry osd create "$(cat "$uuid_file")" >/dev/null
     rm -rf /var/lib/ceph/osd/ceph-0 && mkdir -p /var/lib/ceph/osd/ceph-0 && chown ceph: /var/lib/ceph/osd/ceph-0
     as_user ceph ceph-osd -i 0 --mkfs --osd-uuid "$(cat "$uuid_file")" >>"$LAB_LOGS/ceph-setup.out" 2>&1
     daemon ceph-osd ceph "$CTL_NS" /usr/bin/ceph-osd -f -i 0
     fresh_osd=yes
   fi
   wait_for ceph-osd 60 "$LAB_LOGS/ceph-osd.0.log" bash -c "ip netns exec $CTL_NS ceph osd stat | grep -q '1 up'"
-  if [ -n "$fresh_osd" ] && in_ctl ceph osd pool ls | grep -qx volumes; then
+  if [ -n "$fresh_osd" ] && ceph_retry osd pool ls | grep -qx volumes; then
     info "ceph: the OSD started empty (memstore): recreating the volumes pool"
     local try
     for try in 1 2 3 4 5 6 7 8 9 10; do
@@ -441,9 +453,9 @@ CONF
       sleep 2
     done
   fi
-  if ! in_ctl ceph osd pool ls | grep -qx volumes; then
-    in_ctl ceph osd pool create volumes 16 >/dev/null 2>&1
-    in_ctl ceph osd pool set volumes size 1 --yes-i-really-mean-it >/dev/null 2>&1
+  if ! ceph_retry osd pool ls | grep -qx volumes; then
+    ceph_retry osd pool create volumes 16 >/dev/null
+    ceph_retry osd pool set volumes size 1 --yes-i-really-mean-it >/dev/null
     in_ctl rbd pool init volumes
   fi
 }
