@@ -1,8 +1,8 @@
 """The lab (lab/): a real OpenStack on this machine with empty compute hosts.
 
 Marker `lab`: these bring a fresh lab up (`lab/lab down` then `up`) and check it as a user would,
-then `lab/lab down` must leave nothing behind. They need root; `./novalab test` runs them
-(`./novalab test --unit` skips them: NOVALAB_LAB=0).
+then `lab/lab down` must leave nothing behind. They need root and run with `./novalab test --lab`
+(NOVALAB_LAB=1); plain `./novalab test` skips them.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ HOSTS = 2
 
 pytestmark = [
     pytest.mark.lab,
-    pytest.mark.skipif(os.environ.get("NOVALAB_LAB", "1") == "0", reason="NOVALAB_LAB=0 (./novalab test --unit)"),
+    pytest.mark.skipif(os.environ.get("NOVALAB_LAB") != "1", reason="lab tests run with ./novalab test --lab (NOVALAB_LAB=1)"),
     pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root"),
 ]
 
