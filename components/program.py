@@ -21,17 +21,22 @@ def secret(value: Optional[SecretStr]) -> Optional[pulumi.Output[str]]:
     return None if value is None else pulumi.Output.secret(value.get_secret_value())
 
 
+def read_config_file(key: str, raw_path: str, base_dir: Path, expected: str) -> tuple[Path, str]:
+    """A file a config key names (~ expanded, relative to the project); unreadable is a ConfigError."""
+    path = Path(os.path.expanduser(raw_path))
+    if not path.is_absolute():
+        path = base_dir / path
+    try:
+        return path, path.read_text()
+    except OSError as e:
+        raise ConfigError([f"{key}: cannot read {str(path)!r} ({e.strerror}); expected {expected}"]) from None
+
+
 def resolve_ssh_private_key(cfg: StackConfig, base_dir: Path) -> pulumi.Output[str]:
     """The secret sshPrivateKey, or the file at ssh.privateKeyPath, as a secret Output."""
     if cfg.ssh_private_key is not None:
         return pulumi.Output.secret(cfg.ssh_private_key.get_secret_value())
-    path = Path(os.path.expanduser(cfg.ssh.private_key_path or ""))
-    if not path.is_absolute():
-        path = base_dir / path
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise ConfigError([f"ssh.privateKeyPath: cannot read {str(path)!r} ({e.strerror}); expected a private key file"]) from None
+    path, text = read_config_file("ssh.privateKeyPath", cfg.ssh.private_key_path or "", base_dir, "a private key file")
     if "PRIVATE KEY" not in text:
         raise ConfigError([f"ssh.privateKeyPath: {str(path)!r} does not hold a private key"])
     return pulumi.Output.secret(text)
@@ -44,13 +49,8 @@ def read_public_key(cfg: StackConfig, base_dir: Path) -> Optional[str]:
         return kp.public_key if kp else None
     if not kp.public_key_path:
         return None
-    path = Path(os.path.expanduser(kp.public_key_path))
-    if not path.is_absolute():
-        path = base_dir / path
-    try:
-        text = path.read_text().strip()
-    except OSError as e:
-        raise ConfigError([f"keypair.publicKeyPath: cannot read {str(path)!r} ({e.strerror}); expected an OpenSSH public key"]) from None
+    path, text = read_config_file("keypair.publicKeyPath", kp.public_key_path, base_dir, "an OpenSSH public key")
+    text = text.strip()
     if "PRIVATE KEY" in text or not text.startswith(("ssh-", "ecdsa-")):
         raise ConfigError([f"keypair.publicKeyPath: {str(path)!r} is not an OpenSSH public key (.pub)"])
     return text

@@ -272,22 +272,20 @@ def _report(report: ReportViolation, messages: list[str], urn: Optional[str] = N
         report(m, urn) if urn else report(m)
 
 
-def validate_flavor_size(args, report):
-    if args.resource_type == FLAVOR:
-        f = flavor_props(args.props)
-        _report(report, check_flavor_size(f.get("name") or args.name, f, config_for("flavor-size-bounds", args.get_config())))
+def flavor_rule(policy: str, check):
+    """A resource validator that runs `check(name, flavor, config)` on every flavor."""
+
+    def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
+        if args.resource_type == FLAVOR:
+            f = flavor_props(args.props)
+            _report(report, check(f.get("name") or args.name, f, config_for(policy, args.get_config())))
+
+    return validate
 
 
-def validate_ram_per_vcpu(args, report):
-    if args.resource_type == FLAVOR:
-        f = flavor_props(args.props)
-        _report(report, check_ram_per_vcpu(f.get("name") or args.name, f, config_for("flavor-ram-per-vcpu", args.get_config())))
-
-
-def validate_ram_granularity(args, report):
-    if args.resource_type == FLAVOR:
-        f = flavor_props(args.props)
-        _report(report, check_ram_granularity(f.get("name") or args.name, f, config_for("flavor-ram-granularity", args.get_config())))
+validate_flavor_size = flavor_rule("flavor-size-bounds", check_flavor_size)
+validate_ram_per_vcpu = flavor_rule("flavor-ram-per-vcpu", check_ram_per_vcpu)
+validate_ram_granularity = flavor_rule("flavor-ram-granularity", check_ram_granularity)
 
 
 def validate_flavor_naming(args, report):

@@ -50,7 +50,7 @@ SocketPath: $conf/run/acng.socket
 ExThreshold: 4
 CONF
   daemon apt-cacher-ng apt-cacher-ng "" /usr/sbin/apt-cacher-ng -c "$conf" ForeGround=1
-  wait_for apt-cacher-ng 30 "$LAB_LOGS/apt-cacher-ng.log" bash -c "exec 3<>/dev/tcp/$HOST_IP/3142"
+  wait_for apt-cacher-ng 30 "$LAB_LOGS/apt-cacher-ng.log" port_open "$HOST_IP" 3142
 }
 
 # --- mariadb, rabbitmq --------------------------------------------------------------------------
@@ -105,6 +105,11 @@ region_name = RegionOne
 CONF
 }
 
+# [keystone_authtoken] and [service_user] of a service that both checks tokens and sends its own.
+service_auth_sections() {
+  printf '[keystone_authtoken]\n%s\n[service_user]\nsend_service_user_token = true\n%s\n' "$(authtoken "$1")" "$(authtoken "$1")"
+}
+
 uwsgi_app() {  # uwsgi_app NAME USER PORT WSGI_FILE
   cat > "$LAB_DIR/controller/$1-uwsgi.ini" <<INI
 [uwsgi]
@@ -134,6 +139,8 @@ export OS_IDENTITY_API_VERSION=3
 RC
 )
 }
+
+port_open() { bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; }
 
 # openstack CLI as admin, inside the controller namespace, with Debian's python.
 os_admin() {
@@ -227,7 +234,7 @@ CONF
   register_service placement placement "http://$CTL_IP:8778"
   as_user placement placement-manage db sync >>"$LAB_LOGS/placement-manage.out" 2>&1
   uwsgi_app placement placement 8778 /usr/bin/placement-api
-  wait_for placement 60 "$LAB_LOGS/placement.log" bash -c "exec 3<>/dev/tcp/$CTL_IP/8778"
+  wait_for placement 60 "$LAB_LOGS/placement.log" port_open "$CTL_IP" 8778
 }
 
 nova_controller_up() {
@@ -243,11 +250,7 @@ auth_strategy = keystone
 connection = $(db_url nova nova_api)
 [database]
 connection = $(db_url nova nova)
-[keystone_authtoken]
-$(authtoken nova)
-[service_user]
-send_service_user_token = true
-$(authtoken nova)
+$(service_auth_sections nova)
 [glance]
 api_servers = http://$CTL_IP:9292
 [placement]
@@ -287,6 +290,8 @@ CONF
   daemon nova-novncproxy nova "$CTL_NS" /usr/bin/nova-novncproxy --config-file /etc/nova/nova.conf --web /usr/share/novnc
   wait_for nova-api 90 "$LAB_LOGS/nova-api.log" os_admin compute service list
 }
+
+controller_agents_alive() { [ "$(os_admin network agent list -f value -c Alive | grep -c True)" -ge 4 ]; }
 
 neutron_up() {
   write_conf /etc/neutron/neutron.conf neutron <<CONF
@@ -369,8 +374,7 @@ CONF
     --config-file /etc/neutron/neutron.conf --config-file /etc/neutron/l3_agent.ini
   daemon neutron-metadata-agent root "$CTL_NS" /usr/bin/neutron-metadata-agent \
     --config-file /etc/neutron/neutron.conf --config-file /etc/neutron/metadata_agent.ini
-  wait_for "neutron agents" 120 "$LAB_LOGS/neutron-linuxbridge-agent.log" bash -c \
-    "[ \"\$(ip netns exec $CTL_NS bash -c '. $LAB_DIR/admin-openrc; /usr/bin/openstack network agent list -f value -c Alive' | grep -c True)\" -ge 4 ]"
+  wait_for "neutron agents" 120 "$LAB_LOGS/neutron-linuxbridge-agent.log" controller_agents_alive
 }
 
 # --- cinder on a one-node Ceph (RBD is the only volume transport this kernel has) ------------------
@@ -385,6 +389,8 @@ ceph_retry() {
   done
   die "ceph $* keeps failing (see $LAB_LOGS/ceph-setup.out)"
 }
+
+osd_up() { in_ctl ceph osd stat | grep -q '1 up'; }
 
 ceph_up() {
   local fsid
@@ -443,7 +449,7 @@ CONF
     daemon ceph-osd ceph "$CTL_NS" /usr/bin/ceph-osd -f -i 0
     fresh_osd=yes
   fi
-  wait_for ceph-osd 60 "$LAB_LOGS/ceph-osd.0.log" bash -c "ip netns exec $CTL_NS ceph osd stat | grep -q '1 up'"
+  wait_for ceph-osd 60 "$LAB_LOGS/ceph-osd.0.log" osd_up
   if [ -n "$fresh_osd" ] && ceph_retry osd pool ls | grep -qx volumes; then
     info "ceph: the OSD started empty (memstore): recreating the volumes pool"
     local try
@@ -460,6 +466,8 @@ CONF
   fi
 }
 
+cinder_volume_up() { os_admin volume service list -f value -c Binary -c State | grep -q 'cinder-volume up'; }
+
 cinder_up() {
   write_conf /etc/cinder/cinder.conf cinder <<CONF
 [DEFAULT]
@@ -472,11 +480,7 @@ enabled_backends = ceph
 glance_api_servers = http://$CTL_IP:9292
 [database]
 connection = $(db_url cinder cinder)
-[keystone_authtoken]
-$(authtoken cinder)
-[service_user]
-send_service_user_token = true
-$(authtoken cinder)
+$(service_auth_sections cinder)
 [nova]
 $(authtoken nova)
 [oslo_concurrency]
@@ -497,8 +501,7 @@ CONF
   daemon cinder-api cinder "$CTL_NS" /usr/bin/cinder-api --config-file /etc/cinder/cinder.conf
   daemon cinder-scheduler cinder "$CTL_NS" /usr/bin/cinder-scheduler --config-file /etc/cinder/cinder.conf
   daemon cinder-volume cinder "$CTL_NS" /usr/bin/cinder-volume --config-file /etc/cinder/cinder.conf
-  wait_for cinder 90 "$LAB_LOGS/cinder-volume.log" bash -c \
-    "ip netns exec $CTL_NS bash -c '. $LAB_DIR/admin-openrc; /usr/bin/openstack volume service list -f value -c Binary -c State' | grep -q 'cinder-volume up'"
+  wait_for cinder 90 "$LAB_LOGS/cinder-volume.log" cinder_volume_up
 }
 
 controller_ssh_up() {
