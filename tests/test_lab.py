@@ -112,6 +112,21 @@ def test_status_and_a_second_up_are_quick_noops(lab):
     assert "starting" not in again.stderr  # everything was already running
 
 
+def test_no_lab_secret_in_any_process_command_line(lab):
+    secrets = [p.read_text().strip() for p in (LAB_DIR / "secrets").iterdir() if p.is_file()]
+    assert len(secrets) >= 5  # admin, rabbit, service users, databases
+    leaks = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue  # the process ended meanwhile
+        leaks += [f"pid {proc.name}: {cmdline.split(' ')[0]}" for secret in secrets if secret in cmdline]
+    assert leaks == []
+
+
 def test_down_leaves_no_process_or_namespace_behind(lab):
     pids = [int(p.read_text()) for p in (LAB_DIR / "run").glob("*.pid") if "internal" not in p.name]
     sh(str(LAB), "down", timeout=300)

@@ -28,16 +28,22 @@ die() { printf 'lab: %s\n' "$*" >&2; exit 1; }
 wait_for() {
   local name=$1 timeout=$2 logfile=$3
   shift 3
-  local deadline=$((SECONDS + timeout))
+  if ! within "$timeout" "$@"; then
+    printf 'lab: %s did not come up within %ss.\n' "$name" "$timeout" >&2
+    local f
+    for f in "$logfile" "${logfile%.log}.out"; do
+      [ -s "$f" ] && { printf -- '--- last lines of %s\n' "$f" >&2; tail -n 25 "$f" >&2; }
+    done
+    exit 1
+  fi
+}
+
+# within TIMEOUT COMMAND...: poll COMMAND once a second; false if it has not succeeded in time.
+within() {
+  local deadline=$((SECONDS + $1))
+  shift
   until "$@" >/dev/null 2>&1; do
-    if [ "$SECONDS" -ge "$deadline" ]; then
-      printf 'lab: %s did not come up within %ss.\n' "$name" "$timeout" >&2
-      local f
-      for f in "$logfile" "${logfile%.log}.out"; do
-        [ -s "$f" ] && { printf -- '--- last lines of %s\n' "$f" >&2; tail -n 25 "$f" >&2; }
-      done
-      exit 1
-    fi
+    [ "$SECONDS" -lt "$deadline" ] || return 1
     sleep 1
   done
 }

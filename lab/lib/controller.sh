@@ -64,10 +64,13 @@ mariadb_up() {
   local db
   for db in keystone glance placement nova_api nova nova_cell0 neutron cinder; do
     local user=${db%%_*}
-    mariadb -e "CREATE DATABASE IF NOT EXISTS $db;
-      CREATE USER IF NOT EXISTS '$user'@'%' IDENTIFIED BY '$(secret "db-$user")';
-      ALTER USER '$user'@'%' IDENTIFIED BY '$(secret "db-$user")';
-      GRANT ALL PRIVILEGES ON $db.* TO '$user'@'%';"
+    # On stdin: a password in `mariadb -e` would show in the process list.
+    mariadb <<SQL
+CREATE DATABASE IF NOT EXISTS $db;
+CREATE USER IF NOT EXISTS '$user'@'%' IDENTIFIED BY '$(secret "db-$user")';
+ALTER USER '$user'@'%' IDENTIFIED BY '$(secret "db-$user")';
+GRANT ALL PRIVILEGES ON $db.* TO '$user'@'%';
+SQL
   done
 }
 
@@ -82,8 +85,9 @@ rabbitmq_up() {
   mkdir -p "$LAB_LOGS/rabbitmq" && chown rabbitmq: "$LAB_LOGS/rabbitmq"
   daemon rabbitmq rabbitmq "$CTL_NS" "${RABBIT_ENV[@]}" /usr/sbin/rabbitmq-server
   wait_for rabbitmq 90 "$LAB_LOGS/rabbitmq.log" rabbitmqctl await_startup
-  rabbitmqctl add_user openstack "$(secret rabbit)" >/dev/null 2>&1 \
-    || rabbitmqctl change_password openstack "$(secret rabbit)" >/dev/null
+  # Without a password argument rabbitmqctl reads it from stdin (kept out of the process list).
+  secret rabbit | rabbitmqctl add_user openstack >/dev/null 2>&1 \
+    || secret rabbit | rabbitmqctl change_password openstack >/dev/null
   rabbitmqctl set_permissions openstack '.*' '.*' '.*' >/dev/null
 }
 
@@ -161,16 +165,27 @@ CONF
   if [ ! -e "$LAB_DIR/controller/keystone.bootstrapped" ]; then
     log "controller: keystone db sync + bootstrap"
     as_user keystone keystone-manage db_sync >>"$LAB_LOGS/keystone-manage.out" 2>&1
-    keystone-manage fernet_setup --keystone-user keystone --keystone-group keystone
-    keystone-manage credential_setup --keystone-user keystone --keystone-group keystone
-    in_ctl keystone-manage bootstrap --bootstrap-password "$(secret admin)" \
-      --bootstrap-admin-url "$KEYSTONE_URL" --bootstrap-internal-url "$KEYSTONE_URL" \
-      --bootstrap-public-url "$KEYSTONE_URL" --bootstrap-region-id RegionOne
+    {
+      keystone-manage fernet_setup --keystone-user keystone --keystone-group keystone
+      keystone-manage credential_setup --keystone-user keystone --keystone-group keystone
+      # The admin password from the environment, not the command line.
+      OS_BOOTSTRAP_PASSWORD=$(secret admin) in_ctl keystone-manage bootstrap \
+        --bootstrap-admin-url "$KEYSTONE_URL" --bootstrap-internal-url "$KEYSTONE_URL" \
+        --bootstrap-public-url "$KEYSTONE_URL" --bootstrap-region-id RegionOne
+    } >>"$LAB_LOGS/keystone-manage.out" 2>&1 || { tail -n 20 "$LAB_LOGS/keystone-manage.out" >&2; die "keystone bootstrap failed"; }
     touch "$LAB_DIR/controller/keystone.bootstrapped"
   fi
   uwsgi_app keystone keystone 5000 /usr/bin/keystone-wsgi-public
   admin_openrc
   wait_for keystone 60 "$LAB_LOGS/keystone.log" os_admin token issue
+}
+
+# service_user NAME: create or update keystone user NAME with the password on stdin (the openstack
+# CLI only takes one on its command line).
+service_user() {
+  # shellcheck disable=SC2016 # $0/$@ expand in the inner bash
+  in_ctl env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin bash -c '. "$0"; exec "$1" "$2" "$3"' \
+    "$LAB_DIR/admin-openrc" "$SYSTEM_PYTHON" "$LAB_HOME/lib/service_user.py" "$1"
 }
 
 # register_service USER TYPE URL [SERVICE_NAME]: the service user (admin in project service), the
@@ -180,8 +195,7 @@ register_service() {
   local done_marker=$LAB_DIR/controller/registered-$name-$type
   [ -e "$done_marker" ] && return 0
   os_admin project show service >/dev/null 2>&1 || os_admin project create --domain default service >/dev/null
-  os_admin user show "$name" >/dev/null 2>&1 || os_admin user create --domain default --password "$(secret "svc-$name")" "$name" >/dev/null
-  os_admin user set --password "$(secret "svc-$name")" "$name"
+  secret "svc-$name" | service_user "$name"
   os_admin role add --project service --user "$name" admin
   if ! os_admin service show "$type" >/dev/null 2>&1; then
     os_admin service create --name "$service" "$type" >/dev/null
@@ -392,6 +406,20 @@ ceph_retry() {
 
 osd_up() { in_ctl ceph osd stat | grep -q '1 up'; }
 
+# osd_start_empty: a new memstore osd.0 under the uuid the monitor knows.
+osd_start_empty() {
+  local uuid_file=$LAB_DIR/controller/osd-uuid
+  if [ ! -s "$uuid_file" ]; then
+    local existing
+    existing=$(ceph_retry osd dump | awk '$1 == "osd.0" {print $NF}')
+    echo "${existing:-$(cat /proc/sys/kernel/random/uuid)}" > "$uuid_file"
+  fi
+  ceph_retry osd create "$(cat "$uuid_file")" >/dev/null
+  rm -rf /var/lib/ceph/osd/ceph-0 && mkdir -p /var/lib/ceph/osd/ceph-0 && chown ceph: /var/lib/ceph/osd/ceph-0
+  as_user ceph ceph-osd -i 0 --mkfs --osd-uuid "$(cat "$uuid_file")" >>"$LAB_LOGS/ceph-setup.out" 2>&1
+  daemon ceph-osd ceph "$CTL_NS" /usr/bin/ceph-osd -f -i 0
+}
+
 ceph_up() {
   local fsid
   if [ ! -s "$LAB_DIR/controller/ceph-fsid" ]; then
@@ -436,20 +464,17 @@ CONF
   daemon ceph-mgr ceph "$CTL_NS" /usr/bin/ceph-mgr -f -i a
   # memstore keeps data in RAM: a restarted OSD starts empty, so it is recreated each time, under
   # the same uuid (the monitor ignores an osd.0 with another one), and the pool is made anew.
-  local fresh_osd="" uuid_file=$LAB_DIR/controller/osd-uuid
+  # An OSD process that runs while the monitor has it down (seen once on a second `up`) is replaced.
+  local fresh_osd=""
+  if pid_alive "$LAB_RUN/ceph-osd.pid" && ! within 30 osd_up; then
+    info "ceph: osd.0 runs but the monitor has it down: starting it afresh"
+    stop_pidfile "$LAB_RUN/ceph-osd.pid"
+  fi
   if ! pid_alive "$LAB_RUN/ceph-osd.pid"; then
-    if [ ! -s "$uuid_file" ]; then
-      local existing
-      existing=$(ceph_retry osd dump | awk '$1 == "osd.0" {print $NF}')
-      echo "${existing:-$(cat /proc/sys/kernel/random/uuid)}" > "$uuid_file"
-    fi
-    ceph_retry osd create "$(cat "$uuid_file")" >/dev/null
-    rm -rf /var/lib/ceph/osd/ceph-0 && mkdir -p /var/lib/ceph/osd/ceph-0 && chown ceph: /var/lib/ceph/osd/ceph-0
-    as_user ceph ceph-osd -i 0 --mkfs --osd-uuid "$(cat "$uuid_file")" >>"$LAB_LOGS/ceph-setup.out" 2>&1
-    daemon ceph-osd ceph "$CTL_NS" /usr/bin/ceph-osd -f -i 0
+    osd_start_empty
     fresh_osd=yes
   fi
-  wait_for ceph-osd 60 "$LAB_LOGS/ceph-osd.0.log" osd_up
+  wait_for ceph-osd 120 "$LAB_LOGS/ceph-osd.0.log" osd_up
   if [ -n "$fresh_osd" ] && ceph_retry osd pool ls | grep -qx volumes; then
     info "ceph: the OSD started empty (memstore): recreating the volumes pool"
     local try

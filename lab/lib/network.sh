@@ -12,8 +12,12 @@ bridge_up() {  # bridge_up NAME [ADDRESS/PREFIX]
   ip link set dev "$1" up
 }
 
+# The namespaces' names. `ip netns list` also complains "Peer netns reference is invalid" about
+# neutron's namespaces (it lists them all the same): not worth showing.
+netns_names() { ip netns list 2>/dev/null | awk '{print $1}'; }
+
 netns_up() {
-  ip netns list | grep -qx "$1\( (id: [0-9]*)\)\?" || ip netns add "$1"
+  netns_names | grep -qxF "$1" || ip netns add "$1"
   ip -n "$1" link set lo up
 }
 
@@ -25,7 +29,7 @@ nic() {
     ip link add "$outer" type veth peer name "$inner" netns "$ns"
   fi
   ip link set "$outer" master "$bridge" up
-  if [ -n "$addr" ] && ! ip -n "$ns" -o addr show dev "$inner" | grep -qF " $addr "; then
+  if [ -n "$addr" ] && ! ip -n "$ns" -o addr show dev "$inner" 2>/dev/null | grep -qF " $addr "; then
     ip -n "$ns" addr add "$addr" dev "$inner"
   fi
   ip -n "$ns" link set "$inner" up
@@ -55,7 +59,7 @@ host_network_up() {  # host_network_up N
 network_down() {
   local ns
   # The controller's neutron agents make qdhcp-/qrouter- namespaces; /run/netns is this machine's.
-  for ns in $(ip netns list | awk '/^(novalab-|qdhcp-|qrouter-)/ {print $1}'); do
+  for ns in $(netns_names | grep -E '^(novalab-|qdhcp-|qrouter-)' || true); do
     ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
     ip netns del "$ns" 2>/dev/null || true
   done
