@@ -240,6 +240,41 @@ def test_restart_fails_when_the_service_dies_right_after_starting(bindir, tmp_pa
     assert "stopped right after starting" in result.stderr
 
 
+def pidfile_service_stub(bindir: Path, run_dir: Path, pid: int, status_rc: int = 3) -> None:
+    """Debian's init script as it behaves for the L2 agent: restart writes /run/neutron/<name>.pid;
+    status looks the process up by its name, which the agent has changed, so it says "not running"."""
+    (run_dir / "neutron").mkdir(parents=True, exist_ok=True)
+    stub(bindir, "service", f"""\
+        case "$2" in
+          restart) echo {pid} > {run_dir}/neutron/"$1".pid ;;
+          status) exit {status_rc} ;;
+        esac
+        """)
+
+
+def test_restart_trusts_the_pid_file_over_a_status_that_lost_the_renamed_agent(bindir, tmp_path):
+    agent = subprocess.Popen(["sleep", "60"])
+    try:
+        pidfile_service_stub(bindir, tmp_path / "run", agent.pid)
+        env = dict(path_with(bindir), NOVALAB_RUN_DIR=str(tmp_path / "run"), **FAST)
+        result = run("restart_service.sh", "neutron-linuxbridge-agent", "3", env=env)
+        assert result.returncode == 0, result.stderr
+        assert "neutron-linuxbridge-agent restarted" in result.stdout
+    finally:
+        agent.kill()
+        agent.wait()
+
+
+def test_restart_fails_when_the_pid_file_names_a_dead_process(bindir, tmp_path):
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    pidfile_service_stub(bindir, tmp_path / "run", gone.pid, status_rc=0)  # a status that errs the other way
+    env = dict(path_with(bindir), NOVALAB_RUN_DIR=str(tmp_path / "run"), **FAST)
+    result = run("restart_service.sh", "neutron-linuxbridge-agent", "1", env=env)
+    assert result.returncode == 1
+    assert "is not running 1s after restart" in result.stderr
+
+
 # --- gate_compute_host.sh --------------------------------------------------------------------------
 
 CLOUDS = '{"clouds": {"novalab": {"auth": {"password": "gate-s3cret"}}}}\n'

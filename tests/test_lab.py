@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -110,6 +112,30 @@ def test_status_and_a_second_up_are_quick_noops(lab):
     assert sh(str(LAB), "status").returncode == 0
     again = sh(str(LAB), "up", "--hosts", str(HOSTS), timeout=900)
     assert "starting" not in again.stderr  # everything was already running
+
+
+def stop_by_pidfile(name: str) -> int:
+    pid = int((LAB_DIR / "run" / f"{name}.pid").read_text())
+    os.killpg(pid, signal.SIGKILL)  # the lab starts each daemon in its own session
+    for _ in range(50):
+        if not Path(f"/proc/{pid}").exists():
+            break
+        time.sleep(0.1)
+    return pid
+
+
+def test_up_repairs_a_dead_service_and_a_dead_host(lab, tmp_path):
+    stop_by_pidfile("nova-scheduler")
+    stop_by_pidfile("compute-2")
+    assert sh(str(LAB), "status", check=False).returncode != 0  # status sees what is down
+    again = sh(str(LAB), "up", "--hosts", str(HOSTS), timeout=900)
+    assert "starting nova-scheduler" in again.stderr and "starting compute-2" in again.stderr
+    assert "starting nova-conductor" not in again.stderr  # what ran was left alone
+    assert sh(str(LAB), "status").returncode == 0
+    stack = yaml.safe_load((ROOT / "Pulumi.lab.yaml").read_text())["config"]
+    host = stack["novalab:computeHosts"][1]
+    ok = host_ssh(host["address"], host["hostKey"], tmp_path / "known_hosts", "hostname")  # same pinned key
+    assert ok.returncode == 0 and ok.stdout.strip() == "compute-2", ok.stderr
 
 
 def test_no_lab_secret_in_any_process_command_line(lab):

@@ -3,6 +3,7 @@
 Usage: set_host_keys.py STACK_FILE COUNT NAME=KEY...   (public keys only: nothing secret here)
 """
 
+import os
 import sys
 
 import yaml
@@ -23,8 +24,6 @@ def main() -> None:
     with open(path + ".tmp", "w") as f:
         f.write("# The lab (lab/README.md). `lab/lab up` sets the host keys and the secrets.\n")
         yaml.safe_dump(doc, f, sort_keys=False, default_flow_style=False)
-    import os
-
     os.replace(path + ".tmp", path)
 
 
