@@ -345,6 +345,44 @@ def test_gate_times_out_naming_the_host_and_showing_the_service_list(bindir, tmp
     assert "| nova-compute | compute-1 | nova | enabled | down |" in result.stderr
 
 
+def test_gates_running_at_once_map_their_hosts_one_at_a_time(bindir, tmp_path):
+    # nova-manage fails ("Duplicate host mapping", exit 2) when two discovers overlap: the stub
+    # notices an overlap through a directory only one caller can make at a time.
+    busy, overlaps = tmp_path / "discovering", tmp_path / "overlaps"
+    stub(bindir, "nova-manage", f"""\
+        case "$*" in
+          "cell_v2 discover_hosts --by-service")
+            mkdir {busy} 2>/dev/null || {{ echo overlap >> {overlaps}; echo "ERROR: Duplicate host mapping"; exit 2; }}
+            sleep 0.5; touch {tmp_path}/mapped; rmdir {busy} ;;
+          "cell_v2 list_hosts")
+            [ -e {tmp_path}/mapped ] && printf '| cell1 | 1 | compute-1 |\n| cell1 | 1 | compute-2 |\n' ;;
+        esac
+        exit 0
+        """)
+    stub(bindir, "openstack", 'case "$*" in "compute service list --service"*) echo up ;; esac\n')
+    stub(bindir, "id", 'if [ "${1:-}" = nova ]; then exit 1; fi; exec /usr/bin/id "$@"\n')
+    env = dict(os.environ, **path_with(bindir), NOVALAB_GATE_POLL_SECONDS="0", NOVALAB_LOCK_DIR=str(tmp_path))
+    clouds = tmp_path / "clouds.yaml"
+    clouds.write_text(CLOUDS)
+    with clouds.open() as f1, clouds.open() as f2, clouds.open() as f3, clouds.open() as f4:
+        gates = [subprocess.Popen(["bash", str(SCRIPTS_DIR / "gate_compute_host.sh"), host, "30"], stdin=stdin,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                 for host, stdin in (("compute-1", f1), ("compute-2", f2), ("compute-1", f3), ("compute-2", f4))]
+        outs = [g.communicate(timeout=60) for g in gates]
+    assert [g.returncode for g in gates] == [0, 0, 0, 0], [o[1] for o in outs]
+    assert not overlaps.exists()
+
+
+def test_gate_retries_a_failed_discover_and_shows_it_on_timeout(bindir, tmp_path):
+    gate_stubs(bindir, tmp_path, up_after=0)
+    stub(bindir, "nova-manage", 'echo "ERROR: Duplicate host mapping was encountered"; exit 2\n')
+    env = dict(path_with(bindir), NOVALAB_GATE_POLL_SECONDS="0.2", NOVALAB_LOCK_DIR=str(tmp_path))
+    result = run("gate_compute_host.sh", "compute-1", "1", stdin=CLOUDS, env=env)
+    assert result.returncode == 1
+    assert "cell mapping: no" in result.stderr
+    assert "ERROR: Duplicate host mapping was encountered" in result.stderr
+
+
 # --- configure_bridge.sh (in a private network + mount namespace) ----------------------------------
 
 needs_root_netns = pytest.mark.skipif(

@@ -24,13 +24,25 @@ nova_manage() {
   fi
 }
 
+# nova-manage must not map hosts in parallel ("Duplicate host mapping", exit 2), yet the gates of
+# one batch run at once: one discover at a time on this controller, and a failed one is retried at
+# the next poll (its output is shown if the gate times out).
+lock_dir=${NOVALAB_LOCK_DIR:-/run/lock}
+[ -d "$lock_dir" ] && [ -w "$lock_dir" ] || lock_dir=${TMPDIR:-/tmp}
+discover_hosts() {
+  (
+    flock -w 120 9 || { echo "waited 120s for $lock_dir/novalab-discover-hosts.lock" >&2; exit 1; }
+    nova_manage cell_v2 discover_hosts --by-service
+  ) 9>"$lock_dir/novalab-discover-hosts.lock" >"$workdir/discover.out" 2>&1
+}
+
 state="" mapped="" agent=""
 deadline=$((SECONDS + timeout))
 while :; do
   state=$(openstack compute service list --service nova-compute --host "$host" -f value -c State 2>/dev/null || true)
   if [ "$state" = up ]; then
     if [ -z "$mapped" ]; then
-      nova_manage cell_v2 discover_hosts --by-service >/dev/null
+      discover_hosts || true
       if nova_manage cell_v2 list_hosts 2>/dev/null | awk -F'|' '{gsub(/ /, "", $4); print $4}' | grep -qxF "$host"; then
         mapped=yes
       fi
@@ -46,6 +58,10 @@ while :; do
       echo "compute host $host did not pass the gate within ${timeout}s (state: '${state:-absent}', cell mapping: ${mapped:-no}${check_agent:+, l2 agent alive: ${agent:-absent}})."
       echo "compute service list on the controller:"
       openstack compute service list 2>&1 || true
+      if [ -z "$mapped" ] && [ -s "$workdir/discover.out" ]; then
+        echo "last nova-manage cell_v2 discover_hosts:"
+        tail -n 5 "$workdir/discover.out"
+      fi
     } >&2
     exit 1
   fi
