@@ -3,12 +3,13 @@ them (tests/engineless.py), provision the empty lab hosts; then the tutorial's "
 part, done with the openstack CLI, proves the compute nodes work: a server boots on them, its
 floating IP answers ping from outside, a volume shows up in the guest.
 
-Marker `lab` (NOVALAB_LAB=1). Module order matters: provisioning first, then the server.
+Marker `lab` (skipped where the lab cannot run, see test_lab.py). Module order matters: provisioning first, then the server.
 """
 
 from __future__ import annotations
 
 import configparser
+import os
 import subprocess
 import time
 import uuid
@@ -17,9 +18,18 @@ import pytest
 
 from conftest import deploy
 from engineless import commands_of, lab_dir, lab_stack_config, run_commands
-from test_lab import HOSTS, LAB, openstack, pytestmark, sh  # noqa: F401 - same markers and lab fixture rules
+from test_lab import HOSTS, LAB, LAB_UNAVAILABLE, openstack, pytestmark, sh  # noqa: F401 - same markers and lab fixture rules
 
 LAB_DIR = lab_dir()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def lab_down_when_done():
+    """The suite leaves the machine as it found it, even after a failure: the lab goes down at the
+    end (NOVALAB_LAB_KEEP=1 keeps it up to look around)."""
+    yield
+    if not LAB_UNAVAILABLE and os.environ.get("NOVALAB_LAB_KEEP") != "1":
+        subprocess.run([str(LAB), "down"], capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture(scope="module")
