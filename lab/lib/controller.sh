@@ -188,15 +188,19 @@ service_user() {
     "$LAB_DIR/admin-openrc" "$SYSTEM_PYTHON" "$LAB_HOME/lib/service_user.py" "$1"
 }
 
-# register_service USER TYPE URL [SERVICE_NAME]: the service user (admin in project service), the
-# service and its three endpoints.
+# register_service USER TYPE URL [SERVICE_NAME]: the service user (admin and service in project
+# service), the service and its three endpoints.
 register_service() {
   local name=$1 type=$2 url=$3 service=${4:-$1}
-  local done_marker=$LAB_DIR/controller/registered-$name-$type
+  local done_marker=$LAB_DIR/controller/service-$name-$type.done
   [ -e "$done_marker" ] && return 0
   os_admin project show service >/dev/null 2>&1 || os_admin project create --domain default service >/dev/null
+  os_admin role show service >/dev/null 2>&1 || os_admin role create service >/dev/null
   secret "svc-$name" | service_user "$name"
   os_admin role add --project service --user "$name" admin
+  # Since OSSA-2023-003 cinder lets nova delete a volume attachment (detach, server delete) only
+  # with a service token of a user that has the `service` role; without it the volume stays in-use.
+  os_admin role add --project service --user "$name" service
   if ! os_admin service show "$type" >/dev/null 2>&1; then
     os_admin service create --name "$service" "$type" >/dev/null
     local iface
@@ -405,6 +409,7 @@ ceph_retry() {
 }
 
 osd_up() { in_ctl ceph osd stat | grep -q '1 up'; }
+osd_up_or_dead() { ! pid_alive "$LAB_RUN/ceph-osd.pid" || osd_up; }
 
 # osd_start_empty: a new memstore osd.0 under the uuid the monitor knows.
 osd_start_empty() {
@@ -471,7 +476,16 @@ CONF
     stop_pidfile "$LAB_RUN/ceph-osd.pid"
   fi
   if ! pid_alive "$LAB_RUN/ceph-osd.pid"; then
-    osd_start_empty
+    local attempt
+    for attempt in 1 2 3; do
+      osd_start_empty
+      within 60 osd_up_or_dead && osd_up && break
+      # Seen: an OSD started a moment after its monitor restarted sent its first command with a
+      # zero fsid ("wrong fsid"), failed its init and exited. The next start gets past it.
+      [ "$attempt" -lt 3 ] || break
+      info "ceph: osd.0 did not come up (attempt $attempt, see $LAB_LOGS/ceph-osd.0.log): starting it afresh"
+      stop_pidfile "$LAB_RUN/ceph-osd.pid"
+    done
     fresh_osd=yes
   fi
   wait_for ceph-osd 120 "$LAB_LOGS/ceph-osd.0.log" osd_up
