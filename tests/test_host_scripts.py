@@ -451,3 +451,21 @@ def test_bridge_refuses_the_management_nic_and_a_missing_one(tmp_path):
     assert "holds the management address 10.0.0.20" in result.stderr
     assert "interface eth9 does not exist" in result.stderr
     assert result.stdout.strip().endswith("1")  # management address untouched
+
+
+@needs_root_netns
+def test_bridge_refuses_the_management_nic_even_when_it_has_many_addresses(tmp_path):
+    # A long address list made `ip | ... | grep -q` fail under pipefail (the writer died of SIGPIPE once
+    # grep had its match), so the check passed and the management NIC was flushed.
+    result = in_private_netns(
+        f"""
+        for i in $(seq 0 39); do for j in $(seq 1 250); do echo "addr add 10.1.$i.$j/32 dev eth1"; done; done | ip -batch -
+        if bash {SCRIPTS_DIR}/configure_bridge.sh br100 eth1 10.0.0.20 < /dev/null; then echo BAD; fi
+        ip -o -4 addr show dev eth1 | grep -c 10.0.0.20
+        """,
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "BAD" not in result.stdout
+    assert "holds the management address 10.0.0.20" in result.stderr
+    assert result.stdout.strip().endswith("1")

@@ -14,8 +14,10 @@ if ! ip link show dev "$iface" >/dev/null 2>&1; then
   ip -brief link >&2 || true
   exit 1
 fi
-# Flushing the NIC that carries our own SSH session would cut the host off: refuse.
-if ip -o addr show dev "$iface" | awk '{print $4}' | cut -d/ -f1 | grep -qxF "$mgmt"; then
+# Flushing the NIC that carries our own SSH session would cut the host off: refuse. awk reads the
+# whole list: a consumer that quits at the first match (grep -q) kills the writer with SIGPIPE,
+# which pipefail turns into "no match".
+if ip -o addr show dev "$iface" | awk -v a="$mgmt" '{split($4, p, "/")} p[1] == a {found = 1} END {exit !found}'; then
   echo "interface $iface holds the management address $mgmt; bridgeInterface must be the VM-network NIC (the tutorial's eth2)" >&2
   exit 1
 fi

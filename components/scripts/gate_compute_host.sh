@@ -43,7 +43,7 @@ while :; do
   if [ "$state" = up ]; then
     if [ -z "$mapped" ]; then
       discover_hosts || true
-      if nova_manage cell_v2 list_hosts 2>/dev/null | awk -F'|' '{gsub(/ /, "", $4); print $4}' | grep -qxF "$host"; then
+      if nova_manage cell_v2 list_hosts 2>/dev/null | awk -F'|' -v h="$host" '{gsub(/ /, "", $4)} $4 == h {found = 1} END {exit !found}'; then
         mapped=yes
       fi
     fi

@@ -24,9 +24,9 @@ cloud_bootstrap() {
     os_admin router add subnet router1 net1-subnet
   fi
   local sg proto
-  sg=$(os_admin security group list --project admin -f value -c ID -c Name | awk '$2 == "default" {print $1; exit}')
+  sg=$(os_admin security group list --project admin -f value -c ID -c Name | awk '$2 == "default" && !sg {sg = $1} END {print sg}')
   for proto in icmp tcp; do
-    if ! os_admin security group rule list "$sg" -f value -c 'IP Protocol' -c 'Port Range' | grep -q "^$proto"; then
+    if ! os_admin security group rule list "$sg" -f value -c 'IP Protocol' -c 'Port Range' | has "^$proto"; then
       if [ "$proto" = tcp ]; then
         os_admin security group rule create --ingress --protocol tcp --dst-port 22 "$sg" >/dev/null
       else

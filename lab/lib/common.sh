@@ -23,6 +23,11 @@ log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 info() { printf '    %s\n' "$*" >&2; }
 die() { printf 'lab: %s\n' "$*" >&2; exit 1; }
 
+# PRODUCER | has GREP_ARGS...: grep -q that reads all of its input first. A plain `| grep -q` quits at
+# the first match; the producer then dies of SIGPIPE and pipefail turns the match into a failure
+# (seen: "Address already assigned" when the address check missed an address that was there).
+has() { local input; input=$(cat); grep -q "$@" <<<"$input"; }
+
 # wait_for NAME TIMEOUT LOGFILE COMMAND...: poll COMMAND until it succeeds; on timeout, name the
 # service and show the tail of its log.
 wait_for() {

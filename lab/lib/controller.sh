@@ -296,7 +296,7 @@ CONF
     {
       as_user nova nova-manage api_db sync
       as_user nova nova-manage cell_v2 map_cell0
-      as_user nova nova-manage cell_v2 list_cells | grep -q ' cell1 ' || as_user nova nova-manage cell_v2 create_cell --name=cell1
+      as_user nova nova-manage cell_v2 list_cells | has ' cell1 ' || as_user nova nova-manage cell_v2 create_cell --name=cell1
       as_user nova nova-manage db sync
     } >>"$LAB_LOGS/nova-manage.out" 2>&1 || { tail -n 20 "$LAB_LOGS/nova-manage.out" >&2; die "nova db sync failed"; }
     touch "$LAB_DIR/controller/nova.synced"
@@ -408,7 +408,7 @@ ceph_retry() {
   die "ceph $* keeps failing (see $LAB_LOGS/ceph-setup.out)"
 }
 
-osd_up() { in_ctl ceph osd stat | grep -q '1 up'; }
+osd_up() { in_ctl ceph osd stat | has '1 up'; }
 osd_up_or_dead() { ! pid_alive "$LAB_RUN/ceph-osd.pid" || osd_up; }
 
 # osd_start_empty: a new memstore osd.0 under the uuid the monitor knows.
@@ -489,7 +489,7 @@ CONF
     fresh_osd=yes
   fi
   wait_for ceph-osd 120 "$LAB_LOGS/ceph-osd.0.log" osd_up
-  if [ -n "$fresh_osd" ] && ceph_retry osd pool ls | grep -qx volumes; then
+  if [ -n "$fresh_osd" ] && ceph_retry osd pool ls | has -x volumes; then
     info "ceph: the OSD started empty (memstore): recreating the volumes pool"
     local try
     for try in 1 2 3 4 5 6 7 8 9 10; do
@@ -498,14 +498,14 @@ CONF
       sleep 2
     done
   fi
-  if ! ceph_retry osd pool ls | grep -qx volumes; then
+  if ! ceph_retry osd pool ls | has -x volumes; then
     ceph_retry osd pool create volumes 16 >/dev/null
     ceph_retry osd pool set volumes size 1 --yes-i-really-mean-it >/dev/null
     in_ctl rbd pool init volumes
   fi
 }
 
-cinder_volume_up() { os_admin volume service list -f value -c Binary -c State | grep -q 'cinder-volume up'; }
+cinder_volume_up() { os_admin volume service list -f value -c Binary -c State | has 'cinder-volume up'; }
 
 cinder_up() {
   write_conf /etc/cinder/cinder.conf cinder <<CONF

@@ -18,7 +18,7 @@ build_guest_image() {
   log "image: kernel + busybox initramfs from Debian packages"
   local tmp kpkg kver
   tmp=$(mktemp -d)
-  kpkg=$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-/ {print $2; exit}')
+  kpkg=$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-/ && !k {k = $2} END {print k}')
   (cd "$tmp" && apt-get download -q "$kpkg" busybox-static >>"$LAB_LOGS/image.log" 2>&1) || die "apt-get download $kpkg busybox-static failed"
   for deb in "$tmp"/*.deb; do dpkg-deb -x "$deb" "$tmp/x"; done
   kver=${kpkg#linux-image-}

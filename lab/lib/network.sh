@@ -6,7 +6,7 @@
 bridge_up() {  # bridge_up NAME [ADDRESS/PREFIX]
   ip link show dev "$1" >/dev/null 2>&1 || ip link add name "$1" type bridge
   ip link set dev "$1" type bridge stp_state 0 forward_delay 0
-  if [ -n "${2:-}" ] && ! ip -o addr show dev "$1" | grep -qF " ${2} "; then
+  if [ -n "${2:-}" ] && ! ip -o addr show dev "$1" | has -F " ${2} "; then
     ip addr add "$2" dev "$1" 2>/dev/null || true
   fi
   ip link set dev "$1" up
@@ -17,7 +17,7 @@ bridge_up() {  # bridge_up NAME [ADDRESS/PREFIX]
 netns_names() { ip netns list 2>/dev/null | awk '{print $1}'; }
 
 netns_up() {
-  netns_names | grep -qxF "$1" || ip netns add "$1"
+  netns_names | has -xF "$1" || ip netns add "$1"
   ip -n "$1" link set lo up
 }
 
@@ -29,7 +29,7 @@ nic() {
     ip link add "$outer" type veth peer name "$inner" netns "$ns"
   fi
   ip link set "$outer" master "$bridge" up
-  if [ -n "$addr" ] && ! ip -n "$ns" -o addr show dev "$inner" 2>/dev/null | grep -qF " $addr "; then
+  if [ -n "$addr" ] && ! ip -n "$ns" -o addr show dev "$inner" 2>/dev/null | has -F " $addr "; then
     ip -n "$ns" addr add "$addr" dev "$inner"
   fi
   ip -n "$ns" link set "$inner" up
