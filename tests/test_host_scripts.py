@@ -280,6 +280,11 @@ def test_restart_fails_when_the_pid_file_names_a_dead_process(bindir, tmp_path):
 CLOUDS = '{"clouds": {"novalab": {"auth": {"password": "gate-s3cret"}}}}\n'
 
 
+def stub_no_nova_user(bindir: Path) -> None:
+    """`id nova` fails, so the gate calls nova-manage directly instead of through runuser."""
+    stub(bindir, "id", 'if [ "${1:-}" = nova ]; then exit 1; fi; exec /usr/bin/id "$@"\n')
+
+
 def gate_stubs(bindir: Path, tmp_path: Path, up_after: int | None):
     """openstack: `down` for the first `up_after` polls then `up` (never, if None); nova-manage maps
     the host on discover. Every call's argv and the clouds.yaml mode are logged."""
@@ -314,8 +319,7 @@ def gate_stubs(bindir: Path, tmp_path: Path, up_after: int | None):
         exit 0
         """,
     )
-    # `id nova` must fail here so the script calls nova-manage directly.
-    stub(bindir, "id", 'if [ "${1:-}" = nova ]; then exit 1; fi; exec /usr/bin/id "$@"\n')
+    stub_no_nova_user(bindir)
     return log
 
 
@@ -361,7 +365,7 @@ def test_gates_running_at_once_map_their_hosts_one_at_a_time(bindir, tmp_path):
         exit 0
         """)
     stub(bindir, "openstack", 'case "$*" in "compute service list --service"*) echo up ;; esac\n')
-    stub(bindir, "id", 'if [ "${1:-}" = nova ]; then exit 1; fi; exec /usr/bin/id "$@"\n')
+    stub_no_nova_user(bindir)
     env = dict(os.environ, **path_with(bindir), NOVALAB_GATE_POLL_SECONDS="0", NOVALAB_LOCK_DIR=str(tmp_path))
     clouds = tmp_path / "clouds.yaml"
     clouds.write_text(CLOUDS)
