@@ -1,0 +1,1 @@
+"""novalab's Pulumi language host for Python programs and policy packs (see host.py)."""

@@ -1,0 +1,76 @@
+"""Prints, as JSON, what a Python environment holds; run with that environment's own interpreter.
+
+{"python": {"executable", "version"},
+ "distributions": [{"name", "version", "requires": [names]}],
+ "plugins": [{"name", "version", "server", "kind", "parameterization"}]}
+
+A plugin is a distribution that ships a `pulumi-plugin.json` with `"resource": true` (what Pulumi's
+provider SDKs generate): the exact provider version the SDK was generated for.
+Only the stdlib is used here: this runs in the program's environment, not the host's.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from importlib import metadata
+
+_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def requirement_name(spec: str) -> str | None:
+    if ";" in spec and "extra" in spec.split(";", 1)[1]:
+        return None  # an optional extra, not a dependency of the plain install
+    m = _NAME.match(spec)
+    return m.group(1) if m else None
+
+
+def normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def plugin_of(dist: metadata.Distribution) -> dict | None:
+    for f in dist.files or ():
+        if f.name != "pulumi-plugin.json":
+            continue
+        try:
+            info = json.loads(f.read_text())
+        except (OSError, ValueError):
+            continue
+        if not info.get("resource") or not info.get("name"):
+            continue
+        return {
+            "name": info["name"],
+            "version": info.get("version", ""),
+            "server": info.get("server", ""),
+            "kind": "resource",
+            "parameterization": info.get("parameterization"),
+        }
+    return None
+
+
+def main() -> None:
+    dists, plugins, seen = [], [], set()
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"]
+        if not name or normalize(name) in seen:
+            continue  # the first one on sys.path wins, as for imports
+        seen.add(normalize(name))
+        requires = [r for r in (requirement_name(s) for s in dist.requires or ()) if r]
+        dists.append({"name": name, "version": dist.version, "requires": requires})
+        plugin = plugin_of(dist)
+        if plugin:
+            plugins.append(plugin)
+    json.dump(
+        {
+            "python": {"executable": sys.executable, "version": sys.version.split()[0]},
+            "distributions": sorted(dists, key=lambda d: normalize(d["name"])),
+            "plugins": sorted(plugins, key=lambda p: p["name"]),
+        },
+        sys.stdout,
+    )
+
+
+if __name__ == "__main__":
+    main()

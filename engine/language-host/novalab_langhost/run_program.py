@@ -1,0 +1,109 @@
+"""Runs one Pulumi Python program; started by the language host with the program's own Python.
+
+This file runs inside the program's virtualenv (it imports only the stdlib and the `pulumi` SDK the
+program has installed). The host passes the engine's settings as arguments and the stack config as
+PULUMI_CONFIG / PULUMI_CONFIG_SECRET_KEYS in the environment, which the SDK reads itself.
+
+Exit codes: 0 ok; 32 the error was already reported to the engine (the host answers bail, so the
+CLI does not print a second "exited with code 1" line); anything else is a crash the host reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import runpy
+import sys
+import traceback
+
+ALREADY_REPORTED = 32
+MONITOR_GONE = "Resource monitor has terminated, shutting down"
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="run_program", description="run a Pulumi Python program")
+    ap.add_argument("--monitor", required=True)
+    ap.add_argument("--engine", default=None)
+    ap.add_argument("--project", required=True)
+    ap.add_argument("--stack", required=True)
+    ap.add_argument("--organization", default=None)
+    ap.add_argument("--root-directory", default=None)
+    ap.add_argument("--parallel", type=int, default=0)
+    ap.add_argument("--dry-run", choices=("true", "false"), default="false")
+    ap.add_argument("--pwd", default=None)
+    ap.add_argument("program")
+    ap.add_argument("args", nargs=argparse.REMAINDER)
+    return ap.parse_args(argv)
+
+
+def report(message: str) -> None:
+    """An error for the user, through the engine (once); stderr if the engine is gone."""
+    import pulumi
+
+    try:
+        pulumi.log.error(message)
+    except Exception:  # noqa: BLE001 - the engine may already have shut down
+        print(f"error: {message}", file=sys.stderr)
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    try:
+        import pulumi
+        import pulumi.runtime
+    except ImportError as e:
+        print(
+            f"error: the program's Python ({sys.executable}) has no Pulumi SDK ({e}); "
+            "install the project's requirements into its virtualenv (`pulumi install`)",
+            file=sys.stderr,
+        )
+        return 1
+
+    pulumi.runtime.set_all_config(pulumi.runtime.get_config_env(), pulumi.runtime.get_config_secret_keys_env())
+    pulumi.runtime.configure(
+        pulumi.runtime.Settings(
+            project=args.project,
+            stack=args.stack,
+            monitor=args.monitor,
+            engine=args.engine,
+            parallel=args.parallel,
+            dry_run=args.dry_run == "true",
+            organization=args.organization,
+            root_directory=args.root_directory,
+        )
+    )
+    if args.pwd:
+        os.chdir(args.pwd)
+    program = os.path.abspath(args.program)
+    # As `python PROGRAM` would: its directory first on sys.path, its args in sys.argv.
+    sys.path[0] = program if os.path.isdir(program) else os.path.dirname(program)
+    sys.argv = [program, *args.args]
+
+    # A failed deployment leaves futures unobserved on purpose; asyncio's complaints are noise.
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(
+            pulumi.runtime.run_in_stack(lambda: runpy.run_path(program, run_name="__main__"))
+        )
+        return 0
+    except pulumi.RunError as e:
+        # A RunError is the program's own message for the user: no traceback. When the monitor is
+        # gone the engine stopped the run and already said why.
+        if str(e) != MONITOR_GONE:
+            report(str(e))
+        return ALREADY_REPORTED
+    except Exception:  # noqa: BLE001 - any program bug is shown to the user once, with its traceback
+        report("Program failed with an unhandled exception:\n" + traceback.format_exc())
+        return ALREADY_REPORTED
+    finally:
+        loop.close()
+        sys.stdout.flush()
+        sys.stderr.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

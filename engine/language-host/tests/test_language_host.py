@@ -1,0 +1,184 @@
+"""novalab's Python language host, by itself: its pure parts, and the gRPC service it serves."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import venv
+from importlib import metadata
+from pathlib import Path
+
+import grpc
+import pytest
+from google.protobuf import empty_pb2, struct_pb2
+from pulumi.runtime.proto import language_pb2, language_pb2_grpc
+
+HOST_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(HOST_DIR))
+
+from novalab_langhost import host, python_env  # noqa: E402
+from novalab_langhost.__main__ import engine_address  # noqa: E402
+
+LAUNCHER = HOST_DIR / "pulumi-language-python"
+
+
+def fake_provider_env(root: Path, plugins: dict[str, dict]) -> Path:
+    """A real virtualenv (no pip) holding fake provider SDKs, each with a pulumi-plugin.json."""
+    env_dir = root / "venv"
+    venv.EnvBuilder(with_pip=False).create(env_dir)
+    site = next((env_dir / "lib").glob("python3*/site-packages"))
+    for dist, plugin in plugins.items():
+        module = dist.replace("-", "_")
+        (site / module).mkdir()
+        (site / module / "__init__.py").write_text("")
+        (site / module / "pulumi-plugin.json").write_text(json.dumps(plugin))
+        info = site / f"{module}-1.0.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0.0\nRequires-Dist: grpcio\n")
+        (info / "RECORD").write_text(
+            f"{module}/__init__.py,,\n{module}/pulumi-plugin.json,,\n{info.name}/METADATA,,\n{info.name}/RECORD,,\n"
+        )
+    return env_dir
+
+
+# --- pure parts ---------------------------------------------------------------------------------
+
+
+def test_engine_address_is_the_last_positional_argument():
+    assert engine_address(["-root=/p", "-tracing=", "127.0.0.1:4321"]) == "127.0.0.1:4321"
+    assert engine_address([]) == ""
+
+
+def test_run_arguments_carry_every_setting_the_sdk_needs():
+    req = language_pb2.RunRequest(
+        project="novalab", stack="lab", pwd="/p", monitor_address="127.0.0.1:1", dryRun=True, parallel=16,
+        organization="org", info=language_pb2.ProgramInfo(root_directory="/p", program_directory="/p", entry_point="."),
+    )
+    args = host.run_arguments(req, "127.0.0.1:2")
+    pairs = dict(zip(args[:-1:2], args[1::2]))
+    assert pairs["--monitor"] == "127.0.0.1:1"
+    assert pairs["--engine"] == "127.0.0.1:2"
+    assert pairs["--project"] == "novalab" and pairs["--stack"] == "lab"
+    assert pairs["--dry-run"] == "true" and pairs["--parallel"] == "16"
+    assert pairs["--organization"] == "org" and pairs["--root-directory"] == "/p"
+    assert args[-1] == "/p/."
+
+
+def test_the_program_gets_config_and_secret_keys_in_its_environment(tmp_path):
+    env = python_env.PythonEnv(python=sys.executable, virtualenv=tmp_path / "venv")
+    req = language_pb2.RunRequest(config={"novalab:a": "1", "novalab:pw": "s3"}, configSecretKeys=["novalab:pw"])
+    out = host.run_environment(req, env, {"PATH": "/usr/bin", "PYTHONPATH": "/host"})
+    assert json.loads(out["PULUMI_CONFIG"]) == {"novalab:a": "1", "novalab:pw": "s3"}
+    assert json.loads(out["PULUMI_CONFIG_SECRET_KEYS"]) == ["novalab:pw"]
+    assert out["PATH"].startswith(str(tmp_path / "venv" / "bin"))
+    assert "PYTHONPATH" not in out  # the host's own import path stays out of the program
+
+
+def test_a_missing_virtualenv_says_how_to_create_it(tmp_path):
+    with pytest.raises(python_env.EnvError, match=r"does not exist; create it with `pulumi install`"):
+        python_env.resolve(str(tmp_path), {"virtualenv": "venv"})
+
+
+def test_unsupported_toolchain_is_refused_by_name(tmp_path):
+    with pytest.raises(python_env.EnvError, match="toolchain: 'poetry'"):
+        python_env.resolve(str(tmp_path), {"toolchain": "poetry"})
+
+
+def test_inspect_finds_exactly_the_resource_plugins_installed(tmp_path):
+    env_dir = fake_provider_env(
+        tmp_path,
+        {
+            "pulumi-fakecloud": {"resource": True, "name": "fakecloud", "version": "4.5.6"},
+            "pulumi-notaprovider": {"resource": False, "name": "nope", "version": "1.0.0"},
+        },
+    )
+    found = python_env.inspect(python_env.resolve(str(tmp_path), {"virtualenv": str(env_dir)}))
+    assert [(p["name"], p["version"]) for p in found["plugins"]] == [("fakecloud", "4.5.6")]
+    names = {d["name"] for d in found["distributions"]}
+    assert {"pulumi-fakecloud", "pulumi-notaprovider"} <= names
+
+
+def test_top_level_leaves_out_what_other_distributions_require():
+    dists = [
+        {"name": "pulumi", "requires": ["grpcio", "protobuf"]},
+        {"name": "grpcio", "requires": []},
+        {"name": "protobuf", "requires": []},
+        {"name": "pytest", "requires": []},
+    ]
+    assert [d["name"] for d in python_env.top_level(dists)] == ["pulumi", "pytest"]
+
+
+# --- the gRPC service, through the launcher the CLI starts ---------------------------------------
+
+
+@pytest.fixture
+def running_host():
+    proc = subprocess.Popen(
+        [str(LAUNCHER), "127.0.0.1:1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    port = int(proc.stdout.readline())
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    yield proc, language_pb2_grpc.LanguageRuntimeStub(channel)
+    channel.close()
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+def options(**kw) -> struct_pb2.Struct:
+    s = struct_pb2.Struct()
+    s.update(kw)
+    return s
+
+
+def test_plugin_info_is_the_pulumi_sdk_version(running_host):
+    _, stub = running_host
+    assert stub.GetPluginInfo(empty_pb2.Empty()).version == metadata.version("pulumi")
+
+
+def test_required_packages_are_the_environments_provider_sdks(running_host, tmp_path):
+    _, stub = running_host
+    env_dir = fake_provider_env(tmp_path, {"pulumi-fakecloud": {"resource": True, "name": "fakecloud", "version": "4.5.6"}})
+    info = language_pb2.ProgramInfo(
+        root_directory=str(tmp_path), program_directory=str(tmp_path), entry_point=".",
+        options=options(virtualenv=os.path.relpath(env_dir, tmp_path)),
+    )
+    packages = stub.GetRequiredPackages(language_pb2.GetRequiredPackagesRequest(info=info)).packages
+    assert [(p.name, p.kind, p.version) for p in packages] == [("fakecloud", "resource", "4.5.6")]
+    plugins = stub.GetRequiredPlugins(language_pb2.GetRequiredPluginsRequest(info=info)).plugins
+    assert [(p.name, p.version) for p in plugins] == [("fakecloud", "4.5.6")]
+
+
+def test_a_project_without_its_virtualenv_gets_a_clear_error(running_host, tmp_path):
+    _, stub = running_host
+    info = language_pb2.ProgramInfo(root_directory=str(tmp_path), options=options(virtualenv="venv"))
+    with pytest.raises(grpc.RpcError) as err:
+        stub.GetRequiredPackages(language_pb2.GetRequiredPackagesRequest(info=info))
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "does not exist" in err.value.details() and str(tmp_path / "venv") in err.value.details()
+
+
+def test_run_plugin_streams_output_and_exit_code(running_host, tmp_path):
+    _, stub = running_host
+    (tmp_path / "__main__.py").write_text(
+        "import sys\nprint('port-line', flush=True)\nprint('to-stderr', file=sys.stderr, flush=True)\nsys.exit(3)\n"
+    )
+    info = language_pb2.ProgramInfo(root_directory=str(tmp_path), program_directory=str(tmp_path), entry_point=".",
+                                    options=options(virtualenv=str(Path(sys.executable).parent.parent)))
+    responses = list(stub.RunPlugin(language_pb2.RunPluginRequest(pwd=str(tmp_path), info=info, kind="analyzer")))
+    stdout = b"".join(r.stdout for r in responses)
+    stderr = b"".join(r.stderr for r in responses)
+    assert stdout == b"port-line\n" and stderr == b"to-stderr\n"
+    assert responses[-1].WhichOneof("output") == "exitcode" and responses[-1].exitcode == 3
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_the_host_ends_quietly_when_the_cli_interrupts_it(running_host, sig):
+    proc, stub = running_host
+    stub.GetPluginInfo(empty_pb2.Empty())
+    proc.send_signal(sig)
+    assert proc.wait(timeout=10) == 0
+    assert proc.stderr.read() == ""  # no KeyboardInterrupt traceback in the run's diagnostics
