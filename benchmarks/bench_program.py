@@ -1,8 +1,15 @@
 """Benchmark: evaluate the novalab program under Pulumi mocks for growing labs, against a baseline
-that registers the same resources with the bare SDK (no config parsing, no components, no rendering).
+that registers the same provider resources with the bare SDK.
 
-Each measurement runs in its own Python process, so peak RSS is that run's own. Prints a table:
-seconds, peak memory, resources registered, and the ratio to the baseline.
+The baseline registers exactly the program's provider (custom) resources: same types, same names,
+same input keys, the same dependencies and secrets, with constant text where the program renders
+files and builds command lines. What it leaves out is the program's own work: config parsing and
+checks, rendering, and the component resources that group the rest (one ComputeHost per host, one
+Server per server, one Flavors); the table shows how many. Each run checks that both registered
+the same provider resources, so the ratio compares like with like.
+
+Each measurement runs in its own Python process, so peak RSS is that run's own. Prints seconds,
+peak memory, resources registered and the ratio to the baseline.
 
     ./novalab benchmark            # 1/10/100 hosts x 10/100/1000 servers
     ./novalab benchmark --quick    # 1 host x 10 servers, 10 hosts x 100 servers
@@ -18,12 +25,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
 SIZES = [(1, 10), (10, 100), (100, 1000)]
+STEPS = ("packages", "bridge", "config", "restart-nova-compute", "restart-l2-agent", "gate")
 
 
-def lab_config(hosts: int, servers: int) -> dict:
-    sys.path.insert(0, str(ROOT / "tests"))
-    from conftest import dev_config  # the same config the tests use
+def bench_config(hosts: int, servers: int) -> dict:
+    from support.mocks import dev_config  # the config the tests use, grown
 
     return dev_config(
         computeHosts=[
@@ -38,22 +46,18 @@ def lab_config(hosts: int, servers: int) -> dict:
     )
 
 
-def run_program(hosts: int, servers: int) -> int:
-    sys.path.insert(0, str(ROOT))
-    sys.path.insert(0, str(ROOT / "tests"))
-    from conftest import deploy
+def run_program(hosts: int, servers: int):
+    from support.mocks import deploy
 
-    d = deploy(lab_config(hosts, servers))
-    return len(d.mocks.resources)
+    return deploy(bench_config(hosts, servers)).mocks
 
 
-def run_baseline(hosts: int, servers: int) -> int:
-    """The same resource graph, registered directly with pulumi-command / pulumi-openstack."""
-    sys.path.insert(0, str(ROOT / "tests"))
+def run_baseline(hosts: int, servers: int):
+    """The program's provider resources, registered directly with pulumi-command / pulumi-openstack."""
     import pulumi
     import pulumi_openstack as openstack
     from pulumi_command import remote
-    from conftest import Recorder
+    from support.mocks import PUBLIC_KEY, Recorder
 
     mocks = Recorder()
     pulumi.runtime.set_mocks(mocks, project="novalab", stack="bench", preview=False)
@@ -62,35 +66,56 @@ def run_baseline(hosts: int, servers: int) -> int:
     def program():
         key = pulumi.Output.secret("key")
         gates = []
+        prev_gates: list = []  # dev config: rollout.batchSize 0, all hosts at once
         for h in range(hosts):
-            conn = remote.ConnectionArgs(host=f"10.1.0.{h}", user="root", private_key=key)
-            prev = None
-            for step in ("packages", "bridge", "config", "restart-nova-compute", "restart-l2-agent"):
-                prev = remote.Command(f"c{h}-{step}", connection=conn, create="true", stdin=pulumi.Output.secret("x"),
-                                      opts=pulumi.ResourceOptions(depends_on=[prev] if prev else []))
-            gates.append(remote.Command(f"c{h}-gate", connection=conn, create="true", opts=pulumi.ResourceOptions(depends_on=[prev])))
-        kp = openstack.compute.Keypair("kp", public_key="ssh-ed25519 AAAA")
-        fl = openstack.compute.Flavor("x1.tiny", ram=256, disk=2, vcpus=1, flavor_id="6")
+            name = f"compute-{h}"
+            conn = remote.ConnectionArgs(host=f"10.1.{h // 250}.{h % 250 + 1}", port=22, user="root", private_key=key,
+                                         dial_error_limit=20, per_dial_timeout=10)
+            ctl = remote.ConnectionArgs(host="10.0.0.6", port=22, user="root", private_key=key,
+                                        dial_error_limit=20, per_dial_timeout=10)
+
+            def cmd(step, deps, **kw):
+                return remote.Command(f"{name}-{step}", connection=kw.pop("connection", conn), create="true",
+                                      add_previous_output_in_env=False,
+                                      opts=pulumi.ResourceOptions(depends_on=deps), **kw)
+
+            files = pulumi.Output.secret("files")
+            packages = cmd("packages", prev_gates, logging=remote.Logging.STDOUT_AND_STDERR)
+            bridge = cmd("bridge", [packages], stdin="stanza", logging=remote.Logging.STDOUT_AND_STDERR)
+            config = cmd("config", [bridge], stdin=files, logging=remote.Logging.STDOUT)
+            nova = cmd("restart-nova-compute", [config], triggers=[files])
+            agent = cmd("restart-l2-agent", [config], triggers=[files])
+            gates.append(cmd("gate", [nova, agent], connection=ctl, stdin=pulumi.Output.secret("clouds"),
+                             triggers=[nova.id, agent.id]))
+        kp = openstack.compute.Keypair("gridka-api-node", name="gridka-api-node", public_key=PUBLIC_KEY)
+        fl = openstack.compute.Flavor("x1.tiny", name="x1.tiny", flavor_id="6", ram=256, disk=2, vcpus=1, ephemeral=0,
+                                      swap=0, rx_tx_factor=1.0, is_public=True)
         for s in range(servers):
-            inst = openstack.compute.Instance(f"s{s}", image_name="cirros", flavor_id=fl.flavor_id, key_pair=kp.name,
-                                              networks=[openstack.compute.InstanceNetworkArgs(name="net1")],
-                                              opts=pulumi.ResourceOptions(depends_on=gates))
-            fip = openstack.networking.FloatingIp(f"s{s}-fip", pool="public")
-            openstack.networking.FloatingIpAssociate(f"s{s}-assoc", floating_ip=fip.address,
-                                                     port_id=inst.networks.apply(lambda n: n[0].port))
-            vol = openstack.blockstorage.Volume(f"v{s}", size=1)
-            openstack.compute.VolumeAttach(f"s{s}-att", instance_id=inst.id, volume_id=vol.id, device="/dev/vdb")
+            n = f"server-{s}"
+            tiny = s % 2
+            inst = openstack.compute.Instance(
+                f"{n}-instance", name=n, image_name="cirros", flavor_id=fl.flavor_id if tiny else None,
+                flavor_name=None if tiny else "m1.tiny", key_pair=kp.name, security_groups=["default"],
+                networks=[openstack.compute.InstanceNetworkArgs(name="net1")], opts=pulumi.ResourceOptions(depends_on=gates))
+            fip = openstack.networking.FloatingIp(f"{n}-fip", pool="public")
+            openstack.networking.FloatingIpAssociate(f"{n}-fip-assoc", floating_ip=fip.address,
+                                                     port_id=inst.networks.apply(lambda nets: nets[0].port))
+            vol = openstack.blockstorage.Volume(f"vol-{s}", name=f"vol-{s}", size=1, opts=pulumi.ResourceOptions(protect=True))
+            openstack.compute.VolumeAttach(f"{n}-vol-{s}-attach", instance_id=inst.id, volume_id=vol.id, device="/dev/vdb")
+        openstack.identity.Ec2CredentialV3("ec2-credentials")
 
     program()
-    return len(mocks.resources)
+    return mocks
 
 
 def measure_one(kind: str, hosts: int, servers: int) -> dict:
     start = time.perf_counter()
-    count = (run_program if kind == "program" else run_baseline)(hosts, servers)
+    mocks = (run_program if kind == "program" else run_baseline)(hosts, servers)
     seconds = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"kind": kind, "hosts": hosts, "servers": servers, "seconds": seconds, "peak_mb": peak_mb, "resources": count}
+    custom = sorted(f"{r.typ} {r.name} {sorted(r.inputs)}" for r in mocks.custom())
+    return {"kind": kind, "hosts": hosts, "servers": servers, "seconds": seconds, "peak_mb": peak_mb,
+            "custom": custom, "components": len(mocks.resources) - len(custom)}
 
 
 def main() -> None:
@@ -98,16 +123,25 @@ def main() -> None:
         print(json.dumps(measure_one(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))))
         return
     sizes = SIZES[:2] if "--quick" in sys.argv else SIZES
-    print(f"{'hosts':>5} {'servers':>7} {'resources':>9} {'program s':>9} {'baseline s':>10} {'ratio':>6} {'program MB':>10} {'baseline MB':>11}")
+    print(f"{'hosts':>5} {'servers':>7} {'provider res.':>13} {'components':>10} {'program s':>9} {'baseline s':>10} "
+          f"{'ratio':>6} {'program MB':>10} {'baseline MB':>11}")
     for hosts, servers in sizes:
         rows = {}
         for kind in ("program", "baseline"):
             out = subprocess.run([sys.executable, __file__, "--one", kind, str(hosts), str(servers)],
-                                 capture_output=True, text=True, check=True)
+                                 capture_output=True, text=True)
+            if out.returncode != 0:
+                sys.exit(f"{kind} run failed ({hosts} hosts, {servers} servers):\n{out.stderr[-3000:]}")
             rows[kind] = json.loads(out.stdout.strip().splitlines()[-1])
         p, b = rows["program"], rows["baseline"]
-        print(f"{hosts:>5} {servers:>7} {p['resources']:>9} {p['seconds']:>9.2f} {b['seconds']:>10.2f} "
-              f"{p['seconds'] / b['seconds']:>6.2f} {p['peak_mb']:>10.0f} {b['peak_mb']:>11.0f}", flush=True)
+        if p["custom"] != b["custom"]:
+            only_p = sorted(set(p["custom"]) - set(b["custom"]))[:5]
+            only_b = sorted(set(b["custom"]) - set(p["custom"]))[:5]
+            sys.exit(f"the baseline does not register the program's provider resources: program only {only_p}, "
+                     f"baseline only {only_b}")
+        print(f"{hosts:>5} {servers:>7} {len(p['custom']):>13} {p['components']:>10} {p['seconds']:>9.2f} "
+              f"{b['seconds']:>10.2f} {p['seconds'] / b['seconds']:>6.2f} {p['peak_mb']:>10.0f} {b['peak_mb']:>11.0f}",
+              flush=True)
 
 
 if __name__ == "__main__":

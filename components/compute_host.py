@@ -2,7 +2,8 @@
 
 Steps (each a pulumi-command `remote.Command`, child of the component, chained in this order):
 
-1. packages  - "Software installation": nova-compute-qemu (or -kvm), the neutron L2 agent, bridge tools
+1. packages  - prechecks (precheck_host.sh: /dev/kvm for kvm, the bridge NIC, RabbitMQ reachable), then
+               "Software installation": nova-compute-qemu (or -kvm), the neutron L2 agent, bridge tools
 2. bridge    - "Network configuration": br100 on the host's VM-network NIC, persisted and up now
 3. config    - "nova configuration" + "nova-compute configuration" + the L2 agent's files
 4. restart   - `service nova-compute restart` (and the agent), only when their files changed
@@ -21,8 +22,13 @@ from typing import Optional, Sequence
 import pulumi
 from pulumi_command import remote
 
-from .config import ComputeHostConfig, ControllerConfig, NetworkConfig, ServicesConfig
+from .config import NetworkConfig, ServicesConfig
+from .overrides import Overrides, for_file
 from .render import (
+    LINUXBRIDGE_AGENT_INI,
+    NEUTRON_CONF,
+    NOVA_COMPUTE_CONF,
+    NOVA_CONF,
     ManagedFile,
     NovaComputeSettings,
     ServiceAuth,
@@ -78,13 +84,25 @@ def nova_service_auth(services: ServicesConfig, password: str) -> ServiceAuth:
     )
 
 
+@dataclass(frozen=True)
+class HostSpec:
+    """What the rendered files say about the host itself (plain values: an address that was an
+    Output is resolved by the time files are rendered)."""
+
+    name: str
+    address: str
+    virt_type: str
+
+
 def render_host_files(
-    host: ComputeHostConfig,
+    host: HostSpec,
     services: ServicesConfig,
     network: NetworkConfig,
     pw: Passwords,
+    overrides: Optional[Overrides] = None,
 ) -> HostFiles:
-    """Every config file of one compute host, rendered (pure)."""
+    """Every config file of one compute host, rendered with the operator's overrides (pure)."""
+    overrides = overrides or {}
     nova_auth = nova_service_auth(services, pw.nova)
     # Without a neutron service password, nova talks to neutron as itself (it holds admin in the
     # service project, as the install guides set it up).
@@ -111,21 +129,22 @@ def render_host_files(
             neutron=neutron_auth,
             neutron_url=services.neutron_url,
             region=services.region,
-        )
+        ),
+        for_file(overrides, NOVA_CONF),
     )
+    nova_compute_conf = render_nova_compute_conf(host.virt_type, for_file(overrides, NOVA_COMPUTE_CONF))
+    neutron_conf = render_neutron_conf(host.name, transport, for_file(overrides, NEUTRON_CONF))
+    agent_ini = render_linuxbridge_agent_ini(
+        network.physnet, network.bridge, host.address, network.tunnel_overlay, for_file(overrides, LINUXBRIDGE_AGENT_INI)
+    )
+    # Grouped by the service that reads them: a change restarts only that service.
     nova = (
-        ManagedFile("/etc/nova/nova.conf", nova_conf, "root", "nova", "0640"),
-        ManagedFile("/etc/nova/nova-compute.conf", render_nova_compute_conf(host.virt_type), "root", "nova", "0640"),
+        ManagedFile(NOVA_CONF, nova_conf, "root", "nova", "0640"),
+        ManagedFile(NOVA_COMPUTE_CONF, nova_compute_conf, "root", "nova", "0640"),
     )
     agent = (
-        ManagedFile("/etc/neutron/neutron.conf", render_neutron_conf(host.name, transport), "root", "neutron", "0640"),
-        ManagedFile(
-            "/etc/neutron/plugins/ml2/linuxbridge_agent.ini",
-            render_linuxbridge_agent_ini(network.physnet, network.bridge, host.address, network.tunnel_overlay),
-            "root",
-            "neutron",
-            "0640",
-        ),
+        ManagedFile(NEUTRON_CONF, neutron_conf, "root", "neutron", "0640"),
+        ManagedFile(LINUXBRIDGE_AGENT_INI, agent_ini, "root", "neutron", "0640"),
     )
     return HostFiles(nova=nova, agent=agent)
 
@@ -167,7 +186,7 @@ class SshAccess:
     def sudo(self) -> bool:
         return self.user != "root"
 
-    def connection(self, address: str, host_key: Optional[str]) -> remote.ConnectionArgs:
+    def connection(self, address: pulumi.Input[str], host_key: Optional[pulumi.Input[str]]) -> remote.ConnectionArgs:
         return remote.ConnectionArgs(
             host=address,
             port=self.port,
@@ -181,16 +200,42 @@ class SshAccess:
 
 @dataclass
 class ComputeHostArgs:
-    host: ComputeHostConfig
-    controller: ControllerConfig
+    """One compute host. `address` and `host_key` (and the controller's) may be Outputs, e.g. of
+    hosts that are VMs another stack made (StackReference); the rest is plain config."""
+
+    host_name: str  # nova's `host`: the gate finds the compute service and the L2 agent by it
+    address: pulumi.Input[str]  # management address: SSH target, my_ip, the VXLAN endpoint
+    bridge_interface: str
+    virt_type: str
+    controller_address: pulumi.Input[str]
     services: ServicesConfig
     network: NetworkConfig
     ssh: SshAccess
     rabbit_password: pulumi.Input[str]
     nova_password: pulumi.Input[str]
     neutron_password: Optional[pulumi.Input[str]] = None
+    host_key: Optional[pulumi.Input[str]] = None
+    controller_host_key: Optional[pulumi.Input[str]] = None
+    # {<file>: {<section>: {<key>: <value>}}} (overrides.py); a secret Output when set as a secret.
+    config_overrides: pulumi.Input[Overrides] = field(default_factory=dict)
     gate_timeout_seconds: int = 300
     after: Sequence[pulumi.Resource] = field(default_factory=list)
+
+
+def packages_command(args: ComputeHostArgs, address: str) -> str:
+    """Prechecks (nothing is touched when one fails), then the packages."""
+    sudo = args.ssh.sudo
+    precheck = script_command(
+        "precheck_host.sh",
+        args.host_name,
+        args.virt_type,
+        args.bridge_interface,
+        address,
+        args.services.rabbit_host,
+        args.services.rabbit_port,
+        sudo=sudo,
+    )
+    return f"{precheck} && {script_command('install_packages.sh', *host_packages(args.virt_type), sudo=sudo)}"
 
 
 class ComputeHost(pulumi.ComponentResource):
@@ -205,8 +250,9 @@ class ComputeHost(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ComputeHostArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("novalab:index:ComputeHost", name, None, opts)
-        host, ssh = args.host, args.ssh
-        conn = ssh.connection(host.address, host.host_key)
+        ssh = args.ssh
+        address = pulumi.Output.from_input(args.address)
+        conn = ssh.connection(address, args.host_key)
 
         def step(suffix: str, depends_on: Sequence[pulumi.Resource], **kw) -> remote.Command:
             return remote.Command(
@@ -217,11 +263,11 @@ class ComputeHost(pulumi.ComponentResource):
                 **kw,
             )
 
-        # 1. packages
+        # 1. packages, after the prechecks
         self.packages = step(
             "packages",
             args.after,
-            create=script_command("install_packages.sh", *host_packages(host.virt_type), sudo=ssh.sudo),
+            create=address.apply(lambda a: packages_command(args, a)),
             logging=remote.Logging.STDOUT_AND_STDERR,
         )
 
@@ -229,18 +275,22 @@ class ComputeHost(pulumi.ComponentResource):
         self.bridge = step(
             "bridge",
             [self.packages],
-            create=script_command(
-                "configure_bridge.sh", args.network.bridge, host.bridge_interface, host.address, sudo=ssh.sudo
+            create=address.apply(
+                lambda a: script_command("configure_bridge.sh", args.network.bridge, args.bridge_interface, a, sudo=ssh.sudo)
             ),
-            stdin=render_bridge_stanza(args.network.bridge, host.bridge_interface),
+            stdin=render_bridge_stanza(args.network.bridge, args.bridge_interface),
             logging=remote.Logging.STDOUT_AND_STDERR,
         )
 
         # 3. config files: rendered from secrets, so the bundle and its hashes are secrets too.
-        passwords = pulumi.Output.all(args.rabbit_password, args.nova_password, args.neutron_password)
-        files = passwords.apply(
-            lambda p: render_host_files(host, args.services, args.network, Passwords(p[0], p[1], p[2]))
-        )
+        def render(values: list) -> HostFiles:
+            addr, overrides, rabbit, nova, neutron = values
+            spec = HostSpec(args.host_name, addr, args.virt_type)
+            return render_host_files(spec, args.services, args.network, Passwords(rabbit, nova, neutron), overrides)
+
+        files = pulumi.Output.all(
+            address, args.config_overrides, args.rabbit_password, args.nova_password, args.neutron_password
+        ).apply(render)
         self.config = step(
             "config",
             [self.bridge],
@@ -250,7 +300,7 @@ class ComputeHost(pulumi.ComponentResource):
         )
 
         # 4. restarts: a trigger is the hash of the service's own files, so an unchanged file
-        #    never restarts anything and a changed one restarts only its service.
+        #    never restarts anything and a changed one (an override too) restarts only its service.
         self.restart_nova = step(
             "restart-nova-compute",
             [self.config],
@@ -273,25 +323,25 @@ class ComputeHost(pulumi.ComponentResource):
         self.gate = step(
             "gate",
             [self.restart_nova, self.restart_agent],
-            connection=ssh.connection(args.controller.address, args.controller.host_key),
+            connection=ssh.connection(args.controller_address, args.controller_host_key),
             create=script_command(
-                "gate_compute_host.sh", host.name, args.gate_timeout_seconds, "--with-l2-agent", sudo=ssh.sudo
+                "gate_compute_host.sh", args.host_name, args.gate_timeout_seconds, "--with-l2-agent", sudo=ssh.sudo
             ),
             stdin=clouds,
             triggers=[self.restart_nova.id, self.restart_agent.id],
         )
 
         facts = self.packages.stdout.apply(parse_facts)
-        self.host_name = host.name
-        self.address = host.address
+        self.host_name = args.host_name
+        self.address = address
         self.ram_mb = facts.apply(lambda f: f.get("ram_mb"))
         self.vcpus = facts.apply(lambda f: f.get("vcpus"))
         self.disk_gb = facts.apply(lambda f: f.get("disk_gb"))
         self.register_outputs(
             {
-                "hostName": host.name,
-                "address": host.address,
-                "virtType": host.virt_type,
+                "hostName": args.host_name,
+                "address": address,
+                "virtType": args.virt_type,
                 "ramMb": self.ram_mb,
                 "vcpus": self.vcpus,
                 "diskGb": self.disk_gb,

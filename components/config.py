@@ -10,7 +10,8 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from typing import Annotated, Any, Literal, Optional
+from pathlib import Path
+from typing import Annotated, Any, Iterable, Literal, NamedTuple, Optional
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -18,6 +19,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
@@ -25,14 +27,39 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from .overrides import Overrides, merge_overrides, normalize_overrides, override_problems
+
 NAMESPACE = "novalab"
 
 # Keys that hold secrets: set them with `pulumi config set --secret`, never in plain text.
 SECRET_KEYS = ("rabbitPassword", "novaServicePassword", "neutronServicePassword", "sshPrivateKey")
 
-# The flavors every cloud of the tutorial's era ships (ids 1-5). A server may name one of these
-# without declaring it: the provider resolves the name, so preview needs no API call.
-M1_FLAVORS = ("m1.tiny", "m1.small", "m1.medium", "m1.large", "m1.xlarge")
+M1_FLAVORS_FILE = Path(__file__).resolve().parent / "m1_flavors.txt"
+
+
+class M1Flavor(NamedTuple):
+    name: str
+    id: str
+    ram_mb: int
+    disk_gb: int
+    vcpus: int
+
+
+def read_m1_flavors(path: Path = M1_FLAVORS_FILE) -> tuple[M1Flavor, ...]:
+    """The m1 family as every cloud of the tutorial's era ships it, from its one source."""
+    rows = []
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, fid, ram, disk, vcpus = line.split()
+            rows.append(M1Flavor(name, fid, int(ram), int(disk), int(vcpus)))
+    return tuple(rows)
+
+
+M1 = read_m1_flavors()
+# A server may name one of these without declaring it: the provider resolves the name, so preview
+# needs no API call. Adopting one needs its exact sizes, or the import reports a diff.
+M1_FLAVORS = tuple(f.name for f in M1)
+M1_SIZES = {f.name: (f.ram_mb, f.disk_gb, f.vcpus) for f in M1}
 
 _HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 # Linux interface names: at most 15 bytes (IFNAMSIZ - 1), no '/', ':' or whitespace, not '.' or '..'.
@@ -65,7 +92,7 @@ def _hostname(value: str) -> str:
     return value
 
 
-def _ip(value: str) -> str:
+def check_ip(value: str) -> str:
     try:
         return str(ipaddress.ip_address(value))
     except ValueError:
@@ -110,7 +137,7 @@ def _glance_server(value: str) -> str:
 
 
 Hostname = Annotated[str, AfterValidator(_hostname)]
-IpAddress = Annotated[str, AfterValidator(_ip)]
+IpAddress = Annotated[str, AfterValidator(check_ip)]
 HostOrIp = Annotated[str, AfterValidator(_host_or_ip)]
 IfName = Annotated[str, AfterValidator(_ifname)]
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
@@ -153,12 +180,38 @@ class ServicesConfig(_Model):
     neutron_user: str = Field(default="neutron", min_length=1)
 
 
+class StackOutputRef(_Model):
+    """A value another Pulumi stack exports (e.g. the address of a VM that stack made)."""
+
+    stack: str = Field(pattern=r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+){0,2}$")  # [org/][project/]stack
+    output: str = Field(min_length=1)
+
+
+def _overrides(value: Any) -> Overrides:
+    # Problems are reported (with their config paths) by _cross_checks; a bad value is kept out here.
+    return normalize_overrides(value) if not override_problems("", value) else {}
+
+
+ConfigOverrides = Annotated[Any, AfterValidator(_overrides)]
+
+
 class ComputeHostConfig(_Model):
     name: Hostname
-    address: IpAddress
+    address: Optional[IpAddress] = None
+    address_from: Optional[StackOutputRef] = None
     bridge_interface: IfName
     virt_type: Literal["qemu", "kvm"]
     host_key: Optional[str] = None
+    host_key_from: Optional[StackOutputRef] = None
+    config_overrides: ConfigOverrides = None
+
+    @model_validator(mode="after")
+    def _one_source_each(self) -> "ComputeHostConfig":
+        if (self.address is None) == (self.address_from is None):
+            raise ValueError("give address or addressFrom (a {stack, output} another stack exports), exactly one")
+        if self.host_key is not None and self.host_key_from is not None:
+            raise ValueError("give hostKey or hostKeyFrom, not both")
+        return self
 
 
 class NetworkConfig(_Model):
@@ -207,17 +260,6 @@ class FlavorConfig(_Model):
     def _id_as_text(cls, v: Any) -> Any:
         # `id: 6` in YAML is an int; nova flavor ids are strings.
         return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
-
-
-# The sizes of the m1 family as every cloud of the tutorial's era (and DevStack, kolla) defines them:
-# adopting one needs its exact properties, or the import reports a diff instead of adopting.
-M1_SIZES = {
-    "m1.tiny": (512, 1, 1),
-    "m1.small": (2048, 20, 1),
-    "m1.medium": (4096, 40, 2),
-    "m1.large": (8192, 80, 4),
-    "m1.xlarge": (16384, 160, 8),
-}
 
 
 class AdoptFlavorConfig(_Model):
@@ -290,11 +332,25 @@ class StackConfig(_Model):
     known_flavors: list[FlavorName] = Field(default_factory=lambda: list(M1_FLAVORS))
     servers: list[ServerConfig] = Field(default_factory=list)
     ec2_credentials: bool = False
+    config_overrides: ConfigOverrides = None
     # Secrets: plain text lives only in memory; resources get them as pulumi secrets.
     rabbit_password: SecretStr
     nova_service_password: SecretStr
     neutron_service_password: Optional[SecretStr] = None
     ssh_private_key: Optional[SecretStr] = None
+
+    # Config keys the stack holds as secrets (`pulumi config set --secret`, with or without --path).
+    _secret_keys: frozenset[str] = PrivateAttr(default=frozenset())
+
+    def host_overrides(self, host: ComputeHostConfig) -> tuple[Overrides, bool]:
+        """The host's configOverrides (its own win over the stack-wide ones), and whether they hold a
+        secret: a key set with `pulumi config set --secret --path` makes its whole config key secret."""
+        merged = merge_overrides(self.config_overrides or {}, host.config_overrides or {})
+        secret = bool(
+            (self.config_overrides and "configOverrides" in self._secret_keys)
+            or (host.config_overrides and "computeHosts" in self._secret_keys)
+        )
+        return merged, secret
 
     def flavor_names(self) -> set[str]:
         return (
@@ -349,6 +405,10 @@ def _cross_checks(data: dict) -> list[str]:
     dup_check("servers", servers, "name", "server name")
     volumes = [v for s in servers for v in _items(s, "volumes")]
     dup_check("servers[*].volumes", volumes, "name", "volume name")
+
+    problems.extend(override_problems("configOverrides", data.get("configOverrides")))
+    for i, h in enumerate(hosts):
+        problems.extend(override_problems(f"computeHosts[{i}].configOverrides", h.get("configOverrides")))
 
     controller_name = _section(data, "controller").get("name")
     bridge = _section(data, "network").get("bridge", "br100")
@@ -422,7 +482,7 @@ def _path(loc: tuple) -> str:
     return out
 
 
-def _describe(err: dict) -> str:
+def _describe(err: dict, secret_keys: Iterable[str] = ()) -> str:
     path = _path(err["loc"]) or "(top level)"
     kind = err["type"]
     if kind in _EXPECTED:
@@ -430,7 +490,8 @@ def _describe(err: dict) -> str:
     msg = err["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
-    secret = any(str(p) in _SECRET_FIELDS for p in err["loc"])
+    hidden = _SECRET_FIELDS | set(secret_keys)
+    secret = any(str(p) in hidden for p in err["loc"])
     got = "" if secret or kind == "value_error" else f" (got {err.get('input')!r})"
     return f"{path}: {msg}{got}"
 
@@ -450,23 +511,31 @@ def _decode(value: Any) -> Any:
     return value
 
 
-def parse_stack_config(raw: dict[str, Any]) -> StackConfig:
-    """Parse the stack's raw config map (`novalab:key` or bare `key` -> value) or raise ConfigError."""
+def _name(key: str) -> Optional[str]:
+    """The novalab key name of a raw config key, None for another namespace's key."""
+    ns, _, name = key.rpartition(":")
+    return None if ns and ns != NAMESPACE else name
+
+
+def parse_stack_config(raw: dict[str, Any], secret_keys: Iterable[str] = ()) -> StackConfig:
+    """Parse the stack's raw config map (`novalab:key` or bare `key` -> value) or raise ConfigError.
+    `secret_keys` are the config keys the stack holds as secrets: no message shows their values."""
     data: dict[str, Any] = {}
     for key, value in raw.items():
-        ns, _, name = key.rpartition(":")
-        if ns and ns != NAMESPACE:
-            continue  # other namespaces (openstack:*, ...) belong to their providers
-        data[name] = _decode(value)
+        name = _name(key)
+        if name is not None:  # other namespaces (openstack:*, ...) belong to their providers
+            data[name] = _decode(value)
+    secret = frozenset(n for n in map(_name, secret_keys) if n is not None)
     problems: list[str] = []
     cfg: Optional[StackConfig] = None
     try:
         cfg = StackConfig.model_validate(data)
     except ValidationError as e:
-        problems.extend(_describe(err) for err in e.errors())
+        problems.extend(_describe(err, secret) for err in e.errors())
     problems.extend(p for p in _cross_checks(data) if p not in problems)
     if problems or cfg is None:
         raise ConfigError(problems)
+    cfg._secret_keys = secret
     return cfg
 
 
@@ -476,4 +545,5 @@ def load_stack_config() -> StackConfig:
 
     raw = dict(rc.get_config_env())
     raw.update(rc.CONFIG.get())
-    return parse_stack_config(raw)
+    secret = [k for k in raw if rc.is_config_secret(k)] + list(rc.get_config_secret_keys_env())
+    return parse_stack_config(raw, secret)

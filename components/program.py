@@ -12,7 +12,7 @@ from pydantic import SecretStr
 import pulumi_openstack as openstack
 
 from .compute_host import ComputeHost, ComputeHostArgs, SshAccess, plan_batches
-from .config import ConfigError, StackConfig, load_stack_config
+from .config import ComputeHostConfig, ConfigError, StackConfig, StackOutputRef, check_ip, load_stack_config
 from .flavors import Flavors, flavor_ref
 from .servers import Server, ServerArgs
 
@@ -99,30 +99,65 @@ def declare_testing_openstack(cfg: StackConfig, public_key: Optional[str], gates
     return outputs
 
 
+class StackOutputs:
+    """One StackReference per other stack a host takes its address or host key from."""
+
+    def __init__(self) -> None:
+        self.refs: dict[str, pulumi.StackReference] = {}
+
+    def get(self, ref: StackOutputRef, key: str, check=None) -> pulumi.Output[str]:
+        if ref.stack not in self.refs:
+            self.refs[ref.stack] = pulumi.StackReference(ref.stack)
+        where = f"{key}: output {ref.output!r} of stack {ref.stack!r}"
+
+        def value(v):
+            if not isinstance(v, str) or not v:
+                raise ValueError(f"{where} is missing or not text; expected {'an IP address' if check else 'a host key'}")
+            if check is not None:
+                try:
+                    return check(v)
+                except ValueError:
+                    # The value may be a secret of that stack: not shown.
+                    raise ValueError(f"{where} is not an IP address") from None
+            return v
+
+        return self.refs[ref.stack].get_output(ref.output).apply(value)
+
+
+def host_args(cfg: StackConfig, index: int, host: ComputeHostConfig, ssh: SshAccess, outputs: StackOutputs,
+              after: list[pulumi.Resource]) -> ComputeHostArgs:
+    path = f"computeHosts[{index}]"
+    address = host.address if host.address_from is None else outputs.get(host.address_from, f"{path}.addressFrom", check_ip)
+    host_key = host.host_key if host.host_key_from is None else outputs.get(host.host_key_from, f"{path}.hostKeyFrom")
+    overrides, overrides_secret = cfg.host_overrides(host)
+    return ComputeHostArgs(
+        host_name=host.name,
+        address=address,
+        host_key=host_key,
+        bridge_interface=host.bridge_interface,
+        virt_type=host.virt_type,
+        controller_address=cfg.controller.address,
+        controller_host_key=cfg.controller.host_key,
+        services=cfg.services,
+        network=cfg.network,
+        ssh=ssh,
+        rabbit_password=secret(cfg.rabbit_password),
+        nova_password=secret(cfg.nova_service_password),
+        neutron_password=secret(cfg.neutron_service_password),
+        config_overrides=pulumi.Output.secret(overrides) if overrides_secret else overrides,
+        gate_timeout_seconds=cfg.rollout.gate_timeout_seconds,
+        after=after,
+    )
+
+
 def provision_compute_hosts(cfg: StackConfig, ssh: SshAccess) -> list[ComputeHost]:
     """One ComputeHost per configured host, `rollout.batchSize` at a time."""
-    by_name = {h.name: h for h in cfg.compute_hosts}
+    index = {h.name: (i, h) for i, h in enumerate(cfg.compute_hosts)}
+    outputs = StackOutputs()
     hosts: list[ComputeHost] = []
     previous_gates: list[pulumi.Resource] = []
     for batch in plan_batches([h.name for h in cfg.compute_hosts], cfg.rollout.batch_size):
-        current = [
-            ComputeHost(
-                name,
-                ComputeHostArgs(
-                    host=by_name[name],
-                    controller=cfg.controller,
-                    services=cfg.services,
-                    network=cfg.network,
-                    ssh=ssh,
-                    rabbit_password=secret(cfg.rabbit_password),
-                    nova_password=secret(cfg.nova_service_password),
-                    neutron_password=secret(cfg.neutron_service_password),
-                    gate_timeout_seconds=cfg.rollout.gate_timeout_seconds,
-                    after=previous_gates,
-                ),
-            )
-            for name in batch
-        ]
+        current = [ComputeHost(name, host_args(cfg, *index[name], ssh, outputs, previous_gates)) for name in batch]
         hosts.extend(current)
         previous_gates = [h.gate for h in current]
     return hosts

@@ -12,10 +12,18 @@ import base64
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Iterable, Optional
+from typing import Iterable, Mapping, Optional
 from urllib.parse import quote, urlsplit
 
 Section = tuple[str, list[tuple[str, str]]]
+# Operator overrides of one file: section -> key -> value (see overrides.py).
+SectionOverrides = Mapping[str, Mapping[str, str]]
+
+# Where each rendered file lives on a compute host.
+NOVA_CONF = "/etc/nova/nova.conf"
+NOVA_COMPUTE_CONF = "/etc/nova/nova-compute.conf"
+NEUTRON_CONF = "/etc/neutron/neutron.conf"
+LINUXBRIDGE_AGENT_INI = "/etc/neutron/plugins/ml2/linuxbridge_agent.ini"
 
 
 def oslo_value(value: str) -> str:
@@ -23,9 +31,22 @@ def oslo_value(value: str) -> str:
     return value.replace("$", "$$")
 
 
-def render_ini(sections: Iterable[Section]) -> str:
-    out: list[str] = []
+def with_overrides(sections: Iterable[Section], overrides: Optional[SectionOverrides]) -> list[Section]:
+    """Sections with the operator's overrides merged in: a key novalab renders takes the override's
+    value in place, a new key goes at the end of its section, a new section at the end of the file."""
+    merged: list[Section] = []
+    pending = {name: dict(options) for name, options in (overrides or {}).items()}
     for name, options in sections:
+        extra = pending.pop(name, {})
+        kept = [(key, extra.pop(key, value)) for key, value in options]
+        merged.append((name, kept + list(extra.items())))
+    merged.extend((name, list(options.items())) for name, options in pending.items() if options)
+    return merged
+
+
+def render_ini(sections: Iterable[Section], overrides: Optional[SectionOverrides] = None) -> str:
+    out: list[str] = []
+    for name, options in with_overrides(sections, overrides):
         if out:
             out.append("")
         out.append(f"[{name}]")
@@ -81,7 +102,7 @@ class NovaComputeSettings:
     region: str = "RegionOne"
 
 
-def render_nova_conf(s: NovaComputeSettings) -> str:
+def render_nova_conf(s: NovaComputeSettings, overrides: Optional[SectionOverrides] = None) -> str:
     """/etc/nova/nova.conf for a compute node (the tutorial's "nova configuration" step)."""
     keystone = s.keystone
     www_auth = keystone.auth_url
@@ -125,10 +146,10 @@ def render_nova_conf(s: NovaComputeSettings) -> str:
         ),
         ("oslo_concurrency", [("lock_path", "/var/lib/nova/tmp")]),
     ]
-    return HEADER + render_ini(sections)
+    return HEADER + render_ini(sections, overrides)
 
 
-def render_nova_compute_conf(virt_type: str) -> str:
+def render_nova_compute_conf(virt_type: str, overrides: Optional[SectionOverrides] = None) -> str:
     """/etc/nova/nova-compute.conf: the hypervisor (qemu where KVM is unusable, as in the tutorial)."""
     if virt_type not in ("qemu", "kvm"):
         raise ValueError(f"virt_type must be qemu or kvm, not {virt_type!r}")
@@ -136,11 +157,12 @@ def render_nova_compute_conf(virt_type: str) -> str:
         [
             ("DEFAULT", [("compute_driver", "libvirt.LibvirtDriver")]),
             ("libvirt", [("virt_type", virt_type)]),
-        ]
+        ],
+        overrides,
     )
 
 
-def render_neutron_conf(host: str, transport: str) -> str:
+def render_neutron_conf(host: str, transport: str, overrides: Optional[SectionOverrides] = None) -> str:
     """/etc/neutron/neutron.conf for the L2 agent: the message bus, and how it becomes root.
 
     The agent runs as user neutron and reaches root through rootwrap; the distribution's own
@@ -160,12 +182,17 @@ def render_neutron_conf(host: str, transport: str) -> str:
                 ],
             ),
             ("oslo_concurrency", [("lock_path", "/var/lib/neutron/tmp")]),
-        ]
+        ],
+        overrides,
     )
 
 
 def render_linuxbridge_agent_ini(
-    physnet: str, bridge: str, local_ip: str, tunnel_overlay: str = "vxlan"
+    physnet: str,
+    bridge: str,
+    local_ip: str,
+    tunnel_overlay: str = "vxlan",
+    overrides: Optional[SectionOverrides] = None,
 ) -> str:
     """linuxbridge_agent.ini: the provider physnet is the tutorial's br100; VXLAN rides on my_ip."""
     vxlan = (
@@ -184,7 +211,8 @@ def render_linuxbridge_agent_ini(
                     ("firewall_driver", "iptables"),
                 ],
             ),
-        ]
+        ],
+        overrides,
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
 
 from pulumi_policy import (
@@ -26,15 +27,21 @@ INSTANCE = "openstack:compute/instance:Instance"
 VOLUME = "openstack:blockstorage/volume:Volume"
 COMPUTE_HOST = "novalab:index:ComputeHost"
 
-# The m1 family's sizes (ram MB, vcpus, root disk GB), for servers that name them without the stack
-# managing them.
-M1_SIZES = {
-    "m1.tiny": {"ramMb": 512, "vcpus": 1, "diskGb": 1},
-    "m1.small": {"ramMb": 2048, "vcpus": 1, "diskGb": 20},
-    "m1.medium": {"ramMb": 4096, "vcpus": 2, "diskGb": 40},
-    "m1.large": {"ramMb": 8192, "vcpus": 4, "diskGb": 80},
-    "m1.xlarge": {"ramMb": 16384, "vcpus": 8, "diskGb": 160},
-}
+# The m1 family's sizes, for servers that name them without the stack managing them. Their one
+# source is the program's components/m1_flavors.txt (columns: name id ram_mb disk_gb vcpus).
+M1_FLAVORS_FILE = Path(__file__).resolve().parent.parent / "components" / "m1_flavors.txt"
+
+
+def read_m1_sizes(path: Path = M1_FLAVORS_FILE) -> dict[str, dict[str, int]]:
+    sizes = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _id, ram, disk, vcpus = line.split()
+            sizes[name] = {"ramMb": int(ram), "vcpus": int(vcpus), "diskGb": int(disk)}
+    return sizes
+
+
+M1_SIZES = read_m1_sizes()
 
 # Defaults: the policy config (policies/config/<stack>.json) overrides any of them.
 DEFAULTS: dict[str, dict[str, Any]] = {

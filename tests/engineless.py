@@ -9,7 +9,6 @@ engine's parallelism (a command starts as soon as everything it depends on finis
 
 from __future__ import annotations
 
-import os
 import subprocess
 import tempfile
 import threading
@@ -19,17 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-SECRET_SIG = "4dabf18193072939515e22adb298388d"
-
-
-def reveal(value: Any) -> Any:
-    if isinstance(value, dict):
-        if value.get(SECRET_SIG):
-            return reveal(value["value"])
-        return {k: reveal(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [reveal(v) for v in value]
-    return value
+from support.mocks import reveal
 
 
 @dataclass
@@ -138,22 +127,3 @@ def run_commands(commands: list[RemoteCommand], only: Optional[set[str]] = None)
                     failed = True
     run.seconds = time.perf_counter() - start
     return run
-
-
-def lab_stack_config(lab_dir: Path) -> dict[str, Any]:
-    """Pulumi.lab.yaml plus the secrets `lab/lab up` generated (what `pulumi config set --secret`
-    would hold)."""
-    import yaml
-
-    root = Path(__file__).resolve().parent.parent
-    cfg = yaml.safe_load((root / "Pulumi.lab.yaml").read_text())["config"]
-    secrets = lab_dir / "secrets"
-    cfg["novalab:rabbitPassword"] = (secrets / "rabbit").read_text().strip()
-    cfg["novalab:novaServicePassword"] = (secrets / "svc-nova").read_text().strip()
-    cfg["novalab:neutronServicePassword"] = (secrets / "svc-neutron").read_text().strip()
-    cfg["novalab:sshPrivateKey"] = (lab_dir / "ssh" / "id_ed25519").read_text()
-    return cfg
-
-
-def lab_dir() -> Path:
-    return Path(os.environ.get("NOVALAB_LAB_DIR", "/var/lib/novalab-lab"))

@@ -9,8 +9,21 @@ import json
 import pytest
 
 from components.compute_host import plan_batches, parse_facts
-from conftest import FACTS, SECRETS, dev_config, deploy, is_secret, resolved
-from engineless import SECRET_SIG, reveal
+from support.mocks import (
+    FACTS,
+    SECRETS,
+    STACK_REFERENCE,
+    Recorder,
+    config_problems,
+    deploy,
+    dev_config,
+    is_secret,
+    plain_text,
+    resolved,
+    reveal,
+    unwrap,
+)
+
 STEPS = ["packages", "bridge", "config", "restart-nova-compute", "restart-l2-agent", "gate"]
 
 
@@ -21,28 +34,10 @@ def hosts(n: int) -> list[dict]:
     ]
 
 
-def unwrap(value):
-    """(plain value, was it a secret) of a mock input."""
-    if isinstance(value, dict) and value.get(SECRET_SIG):
-        return value["value"], True
-    return value, False
-
-
 def conn_of(d, name) -> dict:
     conn, secret = unwrap(d.mocks.named(name).inputs["connection"])
     assert secret, "the connection holds the private key: it must be a secret"
     return reveal(conn)
-
-
-def plain_text(value) -> str:
-    """Everything of an input that is NOT behind a secret wrapper, as text."""
-    if isinstance(value, dict):
-        if value.get(SECRET_SIG):
-            return ""
-        return " ".join(f"{k} {plain_text(v)}" for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return " ".join(plain_text(v) for v in value)
-    return str(value)
 
 
 def bundle_files(stdin: str) -> dict[str, str]:
@@ -227,3 +222,113 @@ def test_unreadable_private_key_file_is_a_config_error(tmp_path):
     with pytest.raises(Exception) as exc:
         deploy(cfg)
     assert "ssh.privateKeyPath: cannot read" in str(exc.value)
+
+
+# --- addresses and host keys from other stacks, or from any Output ------------------------------
+
+VM_STACK = "acme/vms/dev"
+
+
+def from_stack(output: str) -> dict:
+    return {"stack": VM_STACK, "output": output}
+
+
+def vm_hosts() -> list[dict]:
+    return [
+        {"name": "compute-1", "addressFrom": from_stack("compute1Ip"), "hostKeyFrom": from_stack("compute1HostKey"),
+         "bridgeInterface": "eth2", "virtType": "qemu"},
+        {"name": "compute-2", "addressFrom": from_stack("compute2Ip"), "bridgeInterface": "eth2", "virtType": "qemu"},
+    ]
+
+
+def vm_stack(secret=()) -> Recorder:
+    outputs = {"compute1Ip": "10.0.5.11", "compute1HostKey": "ssh-ed25519 AAAAvm1", "compute2Ip": "10.0.5.12"}
+    return Recorder(stack_outputs={VM_STACK: outputs}, secret_stack_outputs=secret)
+
+
+def config_files(d, host_name: str) -> dict[str, configparser.ConfigParser]:
+    out = {}
+    for path, text in bundle_files(reveal(d.mocks.named(f"{host_name}-config").inputs["stdin"])).items():
+        out[path] = configparser.ConfigParser(interpolation=None)
+        out[path].read_string(text)
+    return out
+
+
+def test_hosts_that_are_vms_of_another_stack_take_address_and_key_from_its_outputs():
+    d = deploy(dev_config(computeHosts=vm_hosts()), mocks=vm_stack())
+    (ref,) = d.mocks.of_type(STACK_REFERENCE)  # one reference per stack, however many hosts use it
+    assert ref.inputs["name"] == VM_STACK
+    conn = conn_of(d, "compute-1-packages")
+    assert (conn["host"], conn["hostKey"]) == ("10.0.5.11", "ssh-ed25519 AAAAvm1")
+    assert conn_of(d, "compute-2-packages")["host"] == "10.0.5.12" and "hostKey" not in conn_of(d, "compute-2-packages")
+    assert d.mocks.named("compute-2-bridge").inputs["create"].endswith("configure_bridge.sh br100 eth2 10.0.5.12")
+    nova = config_files(d, "compute-2")["/etc/nova/nova.conf"]
+    assert nova["DEFAULT"]["my_ip"] == nova["vnc"]["server_proxyclient_address"] == "10.0.5.12"
+    agent = config_files(d, "compute-2")["/etc/neutron/plugins/ml2/linuxbridge_agent.ini"]
+    assert agent["vxlan"]["local_ip"] == "10.0.5.12"
+    assert resolved(d.result["hosts"][1].address) == "10.0.5.12"
+
+
+def test_a_secret_address_of_the_other_stack_stays_secret():
+    d = deploy(dev_config(computeHosts=vm_hosts()), mocks=vm_stack(secret=["compute2Ip"]))
+    for step in ("packages", "bridge"):
+        create, secret = unwrap(d.mocks.named(f"compute-2-{step}").inputs["create"])
+        assert secret and "10.0.5.12" in create
+    assert "10.0.5.12" not in plain_text([r.inputs for r in d.mocks.resources])
+    assert not unwrap(d.mocks.named("compute-1-bridge").inputs["create"])[1]  # the other host's is not
+
+
+def test_an_output_that_is_not_an_address_fails_naming_the_host_and_output():
+    mocks = vm_stack(secret=["compute2Ip"])
+    mocks.stack_outputs[VM_STACK]["compute2Ip"] = "s3cret-not-an-ip"
+    with pytest.raises(Exception) as exc:
+        deploy(dev_config(computeHosts=vm_hosts()), mocks=mocks)
+    assert "computeHosts[1].addressFrom: output 'compute2Ip' of stack 'acme/vms/dev' is not an IP address" in str(exc.value)
+    assert "s3cret" not in str(exc.value)
+
+
+def test_address_sources_are_checked_in_config():
+    problems = config_problems(dev_config(computeHosts=[
+        {"name": "compute-1", "bridgeInterface": "eth2", "virtType": "qemu"},
+        {"name": "compute-2", "address": "10.0.0.21", "addressFrom": from_stack("x"), "bridgeInterface": "eth2", "virtType": "qemu"},
+        {"name": "compute-3", "addressFrom": {"stack": "a/b/c/d", "output": ""}, "bridgeInterface": "eth2", "virtType": "qemu"},
+        {"name": "compute-4", "address": "10.0.0.23", "hostKey": "ssh-ed25519 AAAA", "hostKeyFrom": from_stack("k"),
+         "bridgeInterface": "eth2", "virtType": "qemu"},
+    ]))
+    assert problems[:2] == ["computeHosts[0]: give address or addressFrom (a {stack, output} another stack exports), exactly one",
+                            "computeHosts[1]: give address or addressFrom (a {stack, output} another stack exports), exactly one"]
+    assert any(p.startswith("computeHosts[2].addressFrom.stack: String should match pattern") for p in problems)
+    assert any(p.startswith("computeHosts[2].addressFrom.output: String should have at least 1 character") for p in problems)
+    assert "computeHosts[3]: give hostKey or hostKeyFrom, not both" in problems
+    assert len(problems) == 5
+
+
+def test_the_component_takes_outputs_of_other_resources():
+    """In code, a host's address and key can come straight from another resource: the steps wait for it."""
+    import pulumi
+    import pulumi_openstack as openstack
+
+    from components.compute_host import ComputeHost, ComputeHostArgs, SshAccess
+    from components.config import parse_stack_config
+    from support.mocks import RecordingMonitor, to_raw
+
+    cfg = parse_stack_config(to_raw(dev_config()))
+    mocks = Recorder()
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project="novalab", stack="dev", monitor=monitor)
+
+    @pulumi.runtime.test
+    def program():
+        vm = openstack.compute.Instance("vm-1", name="vm-1", image_name="debian-12", flavor_name="m1.large")
+        host = ComputeHost("vm-1-compute", ComputeHostArgs(
+            host_name="vm-1", address=vm.access_ip_v4, host_key=pulumi.Output.secret("ssh-ed25519 AAAAvm"),
+            bridge_interface="eth1", virt_type="kvm", controller_address=cfg.controller.address,
+            services=cfg.services, network=cfg.network, ssh=SshAccess("root", 22, pulumi.Output.secret("key")),
+            rabbit_password=pulumi.Output.secret("r"), nova_password=pulumi.Output.secret("n")))
+        return host.address
+
+    program()
+    assert "vm-1" in monitor.depends_on("vm-1-compute-packages")
+    conn = reveal(mocks.named("vm-1-compute-packages").inputs["connection"])
+    assert (conn["host"], conn["hostKey"]) == ("192.168.100.10", "ssh-ed25519 AAAAvm")  # the mock cloud's address
+    assert "nova-compute-kvm" in mocks.named("vm-1-compute-packages").inputs["create"]

@@ -8,6 +8,7 @@ import grp
 import os
 import pwd
 import shutil
+import socket
 import stat
 import subprocess
 import textwrap
@@ -69,13 +70,16 @@ def test_scripts_are_strict(name):
     assert "set -euo pipefail" in text
 
 
-def test_script_command_runs_the_script_with_quoted_args(tmp_path):
-    cmd = script_command("write_files.sh")
-    target = tmp_path / "it's here.conf"
-    line = f"{target} {ME} {MY_GROUP} 0600 {base64.b64encode(b'ok').decode()}\n".replace(str(target), str(target).replace(" ", "_"))
-    result = subprocess.run(["bash", "-c", cmd], input=line, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert (tmp_path / "it's_here.conf").read_text() == "ok"
+def test_script_command_passes_arguments_through_unevaluated(tmp_path):
+    # Host names and interfaces reach the host inside one `bash -c` line: quotes, spaces and `$(...)`
+    # must arrive as the same text, never run.
+    marker = tmp_path / "ran"
+    iface = f"it's $(touch {marker}) eth2"
+    result = subprocess.run(["bash", "-c", script_command("configure_bridge.sh", "br100", iface, "10.0.0.20")],
+                            input="", capture_output=True, text=True)
+    assert result.returncode == 1
+    assert f"interface {iface} does not exist" in result.stderr
+    assert not marker.exists()
 
 
 # --- write_files.sh ----------------------------------------------------------------------------
@@ -150,6 +154,91 @@ def test_install_fails_when_apt_fails(bindir):
     stub(bindir, "apt-get", 'echo "E: Unable to locate package" >&2; exit 100\n')
     result = run("install_packages.sh", "novalab-no-such-package", env=path_with(bindir))
     assert result.returncode == 100 and "Unable to locate package" in result.stderr
+
+
+# --- precheck_host.sh (run before the packages: reads only) ---------------------------------------
+
+
+@pytest.fixture
+def rabbit_port():
+    """A port that answers on 127.0.0.1, standing in for RabbitMQ."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        yield str(listener.getsockname()[1])
+
+
+def closed_port() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return str(s.getsockname()[1])  # nothing listens once it is closed
+
+
+def precheck(virt_type="qemu", iface="lo", mgmt="10.0.0.20", port="5672", kvm="/dev/null"):
+    return run("precheck_host.sh", "compute-1", virt_type, iface, mgmt, "127.0.0.1", port,
+               env={"NOVALAB_KVM_DEVICE": kvm, "NOVALAB_PRECHECK_TIMEOUT": "2"})
+
+
+def test_precheck_passes_a_host_that_can_work(rabbit_port):
+    result = precheck(port=rabbit_port)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "prechecks passed on compute-1\n"
+    assert precheck("kvm", port=rabbit_port).returncode == 0  # a usable (char, read-write) device
+
+
+def test_precheck_refuses_kvm_without_a_usable_dev_kvm(rabbit_port, tmp_path):
+    result = precheck("kvm", port=rabbit_port, kvm=str(tmp_path / "kvm"))
+    assert result.returncode == 1
+    assert f"precheck failed on compute-1: virtType is kvm but {tmp_path}/kvm does not exist" in result.stderr
+    assert "set computeHosts[].virtType: qemu" in result.stderr
+    assert precheck("qemu", port=rabbit_port, kvm=str(tmp_path / "kvm")).returncode == 0  # qemu needs none
+
+
+def test_precheck_refuses_a_missing_bridge_interface_naming_the_ones_there(rabbit_port):
+    result = precheck(iface="eth9", port=rabbit_port)
+    assert result.returncode == 1
+    assert "precheck failed on compute-1: the bridge interface eth9 does not exist (interfaces here: lo" in result.stderr
+    assert "fix computeHosts[].bridgeInterface" in result.stderr
+
+
+def test_precheck_refuses_the_management_nic_as_bridge_interface(rabbit_port):
+    result = precheck(iface="lo", mgmt="127.0.0.1", port=rabbit_port)
+    assert result.returncode == 1
+    assert "the bridge interface lo holds the management address 127.0.0.1" in result.stderr
+    assert "the VM-network NIC" in result.stderr
+
+
+def test_precheck_refuses_when_rabbitmq_does_not_answer():
+    result = precheck(port=closed_port())
+    assert result.returncode == 1
+    assert "precheck failed on compute-1: RabbitMQ at 127.0.0.1:" in result.stderr
+    assert "services.rabbitHost/rabbitPort" in result.stderr
+
+
+def test_precheck_reports_every_failure_at_once(tmp_path):
+    result = precheck("kvm", iface="eth9", port=closed_port(), kvm=str(tmp_path / "kvm"))
+    assert result.returncode == 1
+    failures = [line for line in result.stderr.splitlines() if line.startswith("precheck failed on compute-1: ")]
+    assert len(failures) == 3
+
+
+def test_packages_step_touches_nothing_when_a_precheck_fails(bindir, tmp_path):
+    from components.compute_host import ComputeHostArgs, SshAccess, packages_command
+    from components.config import NetworkConfig, ServicesConfig
+
+    services = ServicesConfig(rabbit_host="127.0.0.1", rabbit_port=int(closed_port()), keystone_url="http://127.0.0.1:5000",
+                              glance_api_servers=["http://127.0.0.1:9292"], novncproxy_base_url="http://127.0.0.1:6080")
+    args = ComputeHostArgs(host_name="compute-1", address="10.0.0.20", bridge_interface="lo", virt_type="qemu",
+                           controller_address="10.0.0.6", services=services, network=NetworkConfig(),
+                           ssh=SshAccess("root", 22, "key"), rabbit_password="r", nova_password="n")
+    log = tmp_path / "apt.log"
+    stub(bindir, "apt-get", f'echo "apt-get $*" >> {log}\n')
+    stub(bindir, "dpkg-query", "exit 1\n")  # nothing installed: apt-get would run next
+    result = subprocess.run(["bash", "-c", packages_command(args, "10.0.0.20")], capture_output=True, text=True,
+                            env=dict(os.environ, **path_with(bindir), NOVALAB_PRECHECK_TIMEOUT="2"))
+    assert result.returncode == 1
+    assert "precheck failed on compute-1: RabbitMQ" in result.stderr
+    assert not log.exists()
 
 
 # --- restart_service.sh --------------------------------------------------------------------------

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -18,44 +17,11 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-LAB = ROOT / "lab" / "lab"
-LAB_DIR = Path(os.environ.get("NOVALAB_LAB_DIR", "/var/lib/novalab-lab"))
-HOSTS = 2
+from components.config import M1
+from support.lab import HOSTS, LAB, LAB_DIR, LAB_MARKS, lab_stack, openstack, sh, ssh_pinned
 
-
-def lab_unavailable() -> str:
-    """Why this machine cannot run the lab, or "" when it can."""
-    if os.environ.get("NOVALAB_LAB") != "1":
-        return "lab tests are off (./novalab test --quick, or NOVALAB_LAB is not 1)"
-    if os.geteuid() != 0:
-        return "the lab needs root (namespaces, bridges, packages)"
-    os_release = Path("/etc/os-release").read_text() if Path("/etc/os-release").exists() else ""
-    if "VERSION_CODENAME=bookworm" not in os_release or not shutil.which("apt-get") or not shutil.which("ip"):
-        return "the lab needs Debian 12 (its OpenStack Zed packages, apt, iproute2)"
-    if subprocess.run(["unshare", "--net", "true"], capture_output=True).returncode != 0:
-        return "this machine cannot create network namespaces"
-    return ""
-
-
-LAB_UNAVAILABLE = lab_unavailable()
-
-pytestmark = [pytest.mark.lab, pytest.mark.skipif(bool(LAB_UNAVAILABLE), reason=LAB_UNAVAILABLE or "-")]
-
-
-def sh(*args: str, timeout: int = 120, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-    return result
-
-
-def openstack(*args: str) -> str:
-    """The openstack CLI as the lab's admin, inside the controller's namespace."""
-    cmd = f". {LAB_DIR}/admin-openrc && exec /usr/bin/openstack " + " ".join(f"'{a}'" for a in args)
-    return sh("ip", "netns", "exec", "novalab-ctl", "env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "bash", "-c", cmd).stdout
+pytestmark = LAB_MARKS
 
 
 @pytest.fixture(scope="module")
@@ -86,40 +52,31 @@ def test_control_plane_services_are_up(lab):
 
 
 def test_what_the_admin_had_ready(lab):
-    flavors = openstack("flavor", "list", "-f", "value", "-c", "ID", "-c", "Name", "-c", "RAM", "-c", "Disk", "-c", "VCPUs")
-    assert "1 m1.tiny 512 1 1" in flavors and "5 m1.xlarge 16384 160 8" in flavors
+    flavors = json.loads(openstack("flavor", "list", "-f", "json"))
+    have = {(f["ID"], f["Name"], f["RAM"], f["Disk"], f["VCPUs"]) for f in flavors}
+    assert {(m.id, m.name, m.ram_mb, m.disk_gb, m.vcpus) for m in M1} <= have  # the sizes novalab knows
     networks = openstack("network", "list", "-f", "value", "-c", "Name")
     assert {"public", "net1"} <= set(networks.split())
     assert "novalab-tiny" in openstack("image", "list", "-f", "value", "-c", "Name")
-    stack = yaml.safe_load((ROOT / "Pulumi.lab.yaml").read_text())["config"]
-    assert stack["novalab:servers"][0]["image"] == "novalab-tiny"
-
-
-def host_ssh(address: str, host_key: str, known_hosts: Path, *command: str) -> subprocess.CompletedProcess:
-    known_hosts.write_text(f"{address} {host_key}\n")
-    return sh(
-        "ssh", "-i", str(LAB_DIR / "ssh" / "id_ed25519"), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
-        "-o", f"UserKnownHostsFile={known_hosts}", "-o", "ConnectTimeout=5", f"root@{address}", *command, check=False,
-    )
+    assert lab_stack()["novalab:servers"][0]["image"] == "novalab-tiny"
 
 
 def test_compute_hosts_answer_ssh_with_their_pinned_host_key_and_have_no_nova(lab, tmp_path):
-    stack = yaml.safe_load((ROOT / "Pulumi.lab.yaml").read_text())["config"]
+    stack = lab_stack()
     hosts = stack["novalab:computeHosts"]
     assert [h["name"] for h in hosts] == [f"compute-{n}" for n in range(1, HOSTS + 1)]
     for h in hosts:
-        ok = host_ssh(h["address"], h["hostKey"], tmp_path / "known_hosts", "hostname; dpkg-query -W -f='${db:Status-Status}' nova-compute || echo not-installed")
+        ok = ssh_pinned(h["address"], h["hostKey"], tmp_path / "known_hosts", "hostname; dpkg-query -W -f='${db:Status-Status}' nova-compute || echo not-installed")
         assert ok.returncode == 0, ok.stderr
         assert ok.stdout.splitlines()[0] == h["name"]
         assert "not-installed" in ok.stdout
-        wrong = host_ssh(h["address"], stack["novalab:controller"]["hostKey"], tmp_path / "known_hosts2", "true")
+        wrong = ssh_pinned(h["address"], stack["novalab:controller"]["hostKey"], tmp_path / "known_hosts2", "true")
         assert wrong.returncode != 0 and "REMOTE HOST IDENTIFICATION HAS CHANGED" in wrong.stderr
 
 
 def test_controller_answers_ssh_for_the_gate(lab, tmp_path):
-    stack = yaml.safe_load((ROOT / "Pulumi.lab.yaml").read_text())["config"]
-    c = stack["novalab:controller"]
-    ok = host_ssh(c["address"], c["hostKey"], tmp_path / "kh", "command -v nova-manage openstack")
+    c = lab_stack()["novalab:controller"]
+    ok = ssh_pinned(c["address"], c["hostKey"], tmp_path / "kh", "command -v nova-manage openstack")
     assert ok.returncode == 0 and "nova-manage" in ok.stdout
 
 
@@ -147,9 +104,8 @@ def test_up_repairs_a_dead_service_and_a_dead_host(lab, tmp_path):
     assert "starting nova-scheduler" in again.stderr and "starting compute-2" in again.stderr
     assert "starting nova-conductor" not in again.stderr  # what ran was left alone
     assert sh(str(LAB), "status").returncode == 0
-    stack = yaml.safe_load((ROOT / "Pulumi.lab.yaml").read_text())["config"]
-    host = stack["novalab:computeHosts"][1]
-    ok = host_ssh(host["address"], host["hostKey"], tmp_path / "known_hosts", "hostname")  # same pinned key
+    host = lab_stack()["novalab:computeHosts"][1]
+    ok = ssh_pinned(host["address"], host["hostKey"], tmp_path / "known_hosts", "hostname")  # same pinned key
     assert ok.returncode == 0 and ok.stdout.strip() == "compute-2", ok.stderr
 
 

@@ -16,11 +16,11 @@ import uuid
 
 import pytest
 
-from conftest import deploy
-from engineless import commands_of, lab_dir, lab_stack_config, run_commands
-from test_lab import HOSTS, LAB, LAB_UNAVAILABLE, openstack, pytestmark, sh  # noqa: F401 - same markers and lab fixture rules
+from engineless import commands_of, run_commands
+from support.lab import HOSTS, LAB, LAB_DIR, LAB_MARKS, LAB_UNAVAILABLE, OUTSIDE_NS, lab_stack, lab_stack_config, openstack, sh
+from support.mocks import deploy
 
-LAB_DIR = lab_dir()
+pytestmark = LAB_MARKS
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -36,7 +36,7 @@ def lab_down_when_done():
 def provisioned():
     up = subprocess.run([str(LAB), "up", "--hosts", str(HOSTS)], capture_output=True, text=True, timeout=1800)
     assert up.returncode == 0, up.stderr[-4000:]
-    d = deploy(lab_stack_config(LAB_DIR), stack="lab")
+    d = deploy(lab_stack_config(), stack="lab")
     cmds = commands_of(d)
     run = run_commands(cmds)
     failed = run.failed()
@@ -45,9 +45,14 @@ def provisioned():
     return {"deployment": d, "commands": cmds, "run": run}
 
 
+def address(n: int) -> str:
+    """compute-n's management address, as the lab wrote it into the stack."""
+    return lab_stack()["novalab:computeHosts"][n - 1]["address"]
+
+
 def on_host(n: int, command: str) -> str:
     return sh("ssh", "-i", str(LAB_DIR / "ssh/id_ed25519"), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
-              "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", f"root@10.77.0.{20 + n}", command).stdout
+              "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", f"root@{address(n)}", command).stdout
 
 
 def test_every_step_ran_on_every_host(provisioned):
@@ -58,8 +63,8 @@ def test_every_step_ran_on_every_host(provisioned):
         assert f"compute host compute-{n} is up and mapped to its cell" in run.results[f"compute-{n}-gate"].stdout
     # One SSH session per step: 5 on each host, one gate per host on the controller.
     for n in range(1, HOSTS + 1):
-        assert run.sessions[f"10.77.0.{20 + n}"] == 5
-    assert run.sessions["10.77.0.10"] == HOSTS
+        assert run.sessions[address(n)] == 5
+    assert run.sessions[lab_stack()["novalab:controller"]["address"]] == HOSTS
 
 
 def test_hosts_have_nova_compute_qemu_and_br100_with_the_vm_nic(provisioned):
@@ -75,9 +80,9 @@ def test_hosts_config_files_parse_with_expected_values(provisioned):
         parser = configparser.ConfigParser(interpolation=None)
         parser.read_string(on_host(n, "cat /etc/nova/nova.conf"))
         assert parser["DEFAULT"]["host"] == f"compute-{n}"
-        assert parser["DEFAULT"]["my_ip"] == f"10.77.0.{20 + n}"
-        assert parser["vnc"]["server_proxyclient_address"] == f"10.77.0.{20 + n}"
-        assert parser["glance"]["api_servers"] == "http://10.77.0.10:9292"
+        assert parser["DEFAULT"]["my_ip"] == address(n)
+        assert parser["vnc"]["server_proxyclient_address"] == address(n)
+        assert parser["glance"]["api_servers"] == lab_stack()["novalab:services"]["glanceApiServers"][0]
         compute = configparser.ConfigParser(interpolation=None)
         compute.read_string(on_host(n, "cat /etc/nova/nova-compute.conf"))
         assert compute["libvirt"]["virt_type"] == "qemu"
@@ -159,7 +164,7 @@ def test_its_floating_ip_answers_ping_from_outside(server):
         deadline = time.time() + 120
         ok = False
         while time.time() < deadline and not ok:
-            ok = subprocess.run(["ip", "netns", "exec", "novalab-out", "ping", "-c", "1", "-W", "2", fip],
+            ok = subprocess.run(["ip", "netns", "exec", OUTSIDE_NS, "ping", "-c", "1", "-W", "2", fip],
                                 capture_output=True).returncode == 0
         assert ok, f"no ping reply from {fip}"
     finally:

@@ -4,6 +4,7 @@ objects (ResourceValidationArgs, StackValidationArgs), props behind the unknown-
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -60,18 +61,62 @@ def check_stack(policy: str, resources: list[PolicyResource], config: dict | Non
     return violations
 
 
-def test_policy_names_and_enforcement_are_stable():
-    assert {p.name: p.enforcement_level for p in rules.POLICIES} == {
-        "flavor-size-bounds": EnforcementLevel.MANDATORY,
-        "flavor-ram-per-vcpu": EnforcementLevel.ADVISORY,
-        "flavor-ram-granularity": EnforcementLevel.ADVISORY,
-        "flavor-naming": EnforcementLevel.ADVISORY,
-        "server-flavor-allowed": EnforcementLevel.MANDATORY,
-        "volume-size-bounds": EnforcementLevel.MANDATORY,
-        "volume-protected": EnforcementLevel.ADVISORY,
-        "flavor-fits-hosts": EnforcementLevel.MANDATORY,
-        "capacity": EnforcementLevel.MANDATORY,
-    }
+# --- the pack as the engine runs it -------------------------------------------------------------
+# The engine talks to the pack over its Analyzer service: it sends the stack's policy config, then
+# each resource; a MANDATORY diagnostic stops `pulumi up`, an ADVISORY one is only shown.
+
+
+def analyzer(config_file: str = "dev.json"):
+    """The pack's Analyzer service, configured as the engine does it: every policy at its own level
+    unless the stack's policy config sets `enforcementLevel`, with that config's properties."""
+    from google.protobuf import struct_pb2
+    from pulumi.runtime import proto
+    from pulumi_policy.policy import _PolicyAnalyzerServicer
+
+    servicer = _PolicyAnalyzerServicer("novalab", "0.0.1", rules.POLICIES, EnforcementLevel.ADVISORY)
+    given = json.loads((ROOT / "policies/config" / config_file).read_text())
+    request = proto.ConfigureAnalyzerRequest()
+    for info in servicer.GetAnalyzerInfo(None, None).policies:
+        cfg = dict(given.get(info.name, {}))
+        level = cfg.pop("enforcementLevel", None)
+        props = struct_pb2.Struct()
+        props.update(cfg)
+        request.policyConfig[info.name].CopyFrom(proto.PolicyConfig(
+            enforcementLevel=proto.EnforcementLevel.Value(level.upper()) if level else info.enforcementLevel,
+            properties=props))
+    servicer.Configure(request, None)
+    return servicer, proto
+
+
+def analyze(props: dict, typ: str = rules.FLAVOR) -> dict[str, str]:
+    """{policy: enforcement level} of every diagnostic the pack reports for one resource."""
+    from google.protobuf import struct_pb2
+
+    servicer, proto = analyzer()
+    properties = struct_pb2.Struct()
+    properties.update(props)
+    request = proto.AnalyzeRequest(type=typ, properties=properties, urn=urn(typ, props["name"]), name=props["name"])
+    response = servicer.Analyze(request, None)
+    return {d.policyName: proto.EnforcementLevel.Name(d.enforcementLevel) for d in response.diagnostics}
+
+
+def test_a_flavor_over_the_size_bounds_blocks_the_update():
+    assert analyze(flavor("x1.xlarge", ram=32768, vcpus=8)) == {"flavor-size-bounds": "MANDATORY"}
+
+
+def test_a_badly_named_or_odd_sized_flavor_is_only_a_warning():
+    assert analyze(flavor("tiny", ram=300)) == {"flavor-naming": "ADVISORY", "flavor-ram-granularity": "ADVISORY"}
+    assert analyze(flavor()) == {}  # the tutorial's x1.tiny passes
+
+
+def test_the_readme_policy_table_is_the_pack():
+    """What README.md tells users about each policy's level is what the pack reports."""
+    servicer, proto = analyzer()
+    info = servicer.GetAnalyzerInfo(None, None)
+    pack = {p.name: proto.EnforcementLevel.Name(p.enforcementLevel).lower() for p in info.policies}
+    readme = (ROOT / "README.md").read_text()
+    table = dict(re.findall(r"^\| `([a-z0-9-]+)` \| (mandatory|advisory) \|", readme, re.M))
+    assert table == pack
 
 
 # --- flavor-size-bounds -------------------------------------------------------------------------
@@ -261,17 +306,11 @@ def test_policy_configs_only_use_known_keys():
             assert set(cfg) - {"enforcementLevel"} <= schemas[policy], f"{path.name}: {policy} has unknown keys"
 
 
-def test_preview_workflow_runs_the_policy_pack_on_pull_requests():
-    import yaml
-
-    wf = yaml.safe_load((ROOT / ".github/workflows/preview.yml").read_text())
-    assert "pull_request" in wf[True]  # YAML 1.1 reads the key `on` as True
-    steps = wf["jobs"]["preview"]["steps"]
-    action = next(s for s in steps if str(s.get("uses", "")).startswith("pulumi/actions@"))
-    w = action["with"]
-    assert w["command"] == "preview" and w["comment-on-pr"] is True
-    assert w["policyPacks"] == "policies" and "policies/config/" in w["policyPackConfigs"]
-    assert "vars.PULUMI_STACK" in w["stack-name"]
-    assert any("setup-python" in str(s.get("uses", "")) for s in steps)
-    test = yaml.safe_load((ROOT / ".github/workflows/test.yml").read_text())
-    assert any("./novalab test" in str(s.get("run", "")) for s in test["jobs"]["test"]["steps"])
+def test_every_stack_has_a_policy_config_and_every_config_a_stack():
+    # `./novalab up|preview STACK` and the pull-request preview load policies/config/<stack>.json:
+    # a stack without one cannot be previewed; a config without a stack is dead weight that drifts.
+    stacks = {p.name.split(".")[1] for p in ROOT.glob("Pulumi.*.yaml")}
+    configs = {p.stem for p in (ROOT / "policies/config").glob("*.json")}
+    assert stacks and stacks == configs
+    for name in configs:
+        analyzer(f"{name}.json")  # and the pack accepts it

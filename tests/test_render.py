@@ -19,7 +19,7 @@ from components.render import (
     render_nova_compute_conf,
     transport_url,
 )
-from conftest import dev_config, to_raw
+from support.mocks import dev_config, to_raw
 
 PW = Passwords(rabbit="gridka", nova="nova-pw", neutron="neutron-pw")
 

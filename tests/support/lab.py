@@ -1,0 +1,88 @@
+"""The lab on this machine (lab/): whether it can run here, its CLI, its state and its stack.
+
+The lab's own facts (addresses, host names, keys) are read from where the lab writes them
+(Pulumi.lab.yaml, its state directory), never restated here.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+LAB = ROOT / "lab" / "lab"
+HOSTS = 2  # compute hosts the lab tests bring up
+CONTROLLER_NS = "novalab-ctl"
+OUTSIDE_NS = "novalab-out"
+
+
+def lab_dir() -> Path:
+    return Path(os.environ.get("NOVALAB_LAB_DIR", "/var/lib/novalab-lab"))
+
+
+LAB_DIR = lab_dir()
+
+
+def lab_unavailable() -> str:
+    """Why this machine cannot run the lab, or "" when it can."""
+    if os.environ.get("NOVALAB_LAB") != "1":
+        return "lab tests are off (./novalab test --quick, or NOVALAB_LAB is not 1)"
+    if os.geteuid() != 0:
+        return "the lab needs root (namespaces, bridges, packages)"
+    os_release = Path("/etc/os-release").read_text() if Path("/etc/os-release").exists() else ""
+    if "VERSION_CODENAME=bookworm" not in os_release or not shutil.which("apt-get") or not shutil.which("ip"):
+        return "the lab needs Debian 12 (its OpenStack Zed packages, apt, iproute2)"
+    if subprocess.run(["unshare", "--net", "true"], capture_output=True).returncode != 0:
+        return "this machine cannot create network namespaces"
+    return ""
+
+
+LAB_UNAVAILABLE = lab_unavailable()
+
+# `pytestmark = LAB_MARKS` in a lab test module: marker `lab`, skipped with the reason where it cannot run.
+LAB_MARKS = [pytest.mark.lab, pytest.mark.skipif(bool(LAB_UNAVAILABLE), reason=LAB_UNAVAILABLE or "-")]
+
+
+def sh(*args: str, timeout: int = 120, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def openstack(*args: str) -> str:
+    """The openstack CLI as the lab's admin, inside the controller's namespace."""
+    cmd = f". {LAB_DIR}/admin-openrc && exec /usr/bin/openstack " + " ".join(f"'{a}'" for a in args)
+    return sh("ip", "netns", "exec", CONTROLLER_NS, "env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "bash", "-c", cmd).stdout
+
+
+def lab_stack() -> dict[str, Any]:
+    """Pulumi.lab.yaml's config, as `lab/lab up` last wrote it (host names, addresses, host keys)."""
+    return yaml.safe_load((ROOT / "Pulumi.lab.yaml").read_text())["config"]
+
+
+def lab_stack_config(state: Path = LAB_DIR) -> dict[str, Any]:
+    """Pulumi.lab.yaml plus the secrets `lab/lab up` generated (what `pulumi config set --secret`
+    would hold)."""
+    cfg = lab_stack()
+    secrets = state / "secrets"
+    cfg["novalab:rabbitPassword"] = (secrets / "rabbit").read_text().strip()
+    cfg["novalab:novaServicePassword"] = (secrets / "svc-nova").read_text().strip()
+    cfg["novalab:neutronServicePassword"] = (secrets / "svc-neutron").read_text().strip()
+    cfg["novalab:sshPrivateKey"] = (state / "ssh" / "id_ed25519").read_text()
+    return cfg
+
+
+def ssh_pinned(address: str, host_key: str, known_hosts: Path, *command: str) -> subprocess.CompletedProcess:
+    """SSH as the lab's root key, accepting only `host_key` for `address`; not checked."""
+    known_hosts.write_text(f"{address} {host_key}\n")
+    return sh(
+        "ssh", "-i", str(LAB_DIR / "ssh" / "id_ed25519"), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+        "-o", f"UserKnownHostsFile={known_hosts}", "-o", "ConnectTimeout=5", f"root@{address}", *command, check=False,
+    )
