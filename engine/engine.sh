@@ -73,6 +73,11 @@ build() {
   mv "$tmp" "$out"
   mv "$tmp.log" "$out/build.log"
   touch "$out/.complete"
+  # Builds for older pins of this piece are not used any more: keep the cache to one per piece.
+  local old
+  for old in "$(dirname "$out")"/*; do
+    [ "$old" = "$out" ] || [ ! -f "$old/.complete" ] || rm -rf "$old"
+  done
   log "built $piece in $((SECONDS - start)) s"
 }
 
