@@ -63,6 +63,12 @@ def lab_copy(tmp_path):
     return project, state
 
 
+def lab_host_address(n: int) -> str:
+    """compute-n's address as the lab makes it (lab/lib/common.sh, its one place)."""
+    return subprocess.run(["bash", "-c", f". {ROOT}/lab/lib/common.sh && host_address {n}"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
 def run_stack_step(project: Path, state: Path, bindir: Path | None):
     path = os.environ["PATH"] if bindir is None else f"{bindir}:{os.environ['PATH']}"
     env = dict(os.environ, PATH=path, NOVALAB_LAB_DIR=str(state))
@@ -78,9 +84,10 @@ def test_host_keys_go_into_the_stack_file_and_the_rest_is_kept(lab_copy):
     after = yaml.safe_load((project / "Pulumi.lab.yaml").read_text())["config"]
     assert after["novalab:controller"]["hostKey"] == "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIcontroller"
     assert [(h["name"], h["address"], h["hostKey"]) for h in after["novalab:computeHosts"]] == [
-        ("compute-1", "10.77.0.21", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIcompute1"),
-        ("compute-2", "10.77.0.22", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIcompute2"),
+        ("compute-1", lab_host_address(1), "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIcompute1"),
+        ("compute-2", lab_host_address(2), "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIcompute2"),
     ]
+    assert lab_host_address(1) != lab_host_address(2)
     assert after["novalab:servers"] == before["novalab:servers"]
     assert not any("assword" in key or "PrivateKey" in key for key in after)  # nothing secret in the file
     assert "secrets stay in" in result.stderr  # no pulumi CLI here: says where they are

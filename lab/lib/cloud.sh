@@ -2,13 +2,16 @@
 # What the cloud admin had ready before the tutorial's chapter: m1 flavors, a `public` external
 # network and a `net1` tenant network with a router, ssh + icmp in `default`, a bootable image.
 
+M1_FLAVORS_FILE=$LAB_HOME/../components/m1_flavors.txt  # the m1 sizes' one source (novalab reads it too)
+
 cloud_bootstrap() {
   log "cloud: flavors m1.*, networks public + net1, router, security group, image"
-  local spec name id ram disk vcpus
-  for spec in "m1.tiny 1 512 1 1" "m1.small 2 2048 20 1" "m1.medium 3 4096 40 2" "m1.large 4 8192 80 4" "m1.xlarge 5 16384 160 8"; do
-    read -r name id ram disk vcpus <<<"$spec"
+  local name id ram disk vcpus
+  # On fd 3: the openstack CLI must not eat the list from stdin.
+  while read -r name id ram disk vcpus <&3; do
+    case "$name" in '' | '#'*) continue ;; esac
     os_admin flavor show "$name" >/dev/null 2>&1 || os_admin flavor create --public --id "$id" --ram "$ram" --disk "$disk" --vcpus "$vcpus" "$name" >/dev/null
-  done
+  done 3< "$M1_FLAVORS_FILE"
   if ! os_admin network show public >/dev/null 2>&1; then
     os_admin network create --external --share --provider-network-type flat --provider-physical-network physnet1 public >/dev/null
     os_admin subnet create --network public --subnet-range "$PUB_NET.0/24" --gateway "$PUB_NET.1" --no-dhcp \

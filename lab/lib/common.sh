@@ -8,7 +8,7 @@ LAB_RUN=$LAB_DIR/run
 LAB_CACHE=${NOVALAB_LAB_CACHE:-/var/cache/novalab-lab}  # kept by `down`: debootstrap tarball, images
 
 # Addresses: everything lives in 10.77.0.0/16, on bridges and namespaces the lab creates.
-MGMT_NET=10.77.0           # management: .1 this machine, .10 controller, .2N compute-N
+MGMT_NET=10.77.0           # management: .1 this machine, .10 controller, host_address N for compute-N
 MGMT_BRIDGE=novalab-mgmt
 PUB_NET=10.77.1            # provider network "public" (physnet1): .1 the "outside" host
 PUB_BRIDGE=novalab-pub
@@ -17,6 +17,9 @@ OUT_NS=novalab-out
 CTL_IP=$MGMT_NET.10
 HOST_IP=$MGMT_NET.1
 APT_PROXY=http://$HOST_IP:3142
+
+# The one place a compute host's address is made: compute-N is $MGMT_NET.(20 + N).
+host_address() { echo "$MGMT_NET.$((20 + $1))"; }
 SYSTEM_PYTHON=/usr/bin/python3   # not pyenv's: OpenStack's tools live in Debian's python
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -73,6 +76,15 @@ daemon() {
   info "starting $name"
   setsid "${prefix[@]}" "$@" >>"$logfile" 2>&1 < /dev/null &
   echo $! > "$pidfile"
+}
+
+# newest_first FILE...: the files that exist, the most recently modified first (a PID file's time
+# is its daemon's start).
+newest_first() {
+  local f
+  for f in "$@"; do
+    if [ -e "$f" ]; then printf '%s %s\n' "$(stat -c %.9Y "$f")" "$f"; fi
+  done | sort -rn | cut -d' ' -f2-
 }
 
 stop_pidfile() {

@@ -77,7 +77,7 @@ create_host() {  # create_host N
   chmod 0755 "$root"
   [ -s "$root/etc/ssh/ssh_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -C "compute-$n" -f "$root/etc/ssh/ssh_host_ed25519_key"
   echo "compute-$n" > "$root/etc/hostname"
-  printf '127.0.0.1 localhost\n%s compute-%s\n%s controller\n' "$MGMT_NET.$((20 + n))" "$n" "$CTL_IP" > "$root/etc/hosts"
+  printf '127.0.0.1 localhost\n%s compute-%s\n%s controller\n' "$(host_address "$n")" "$n" "$CTL_IP" > "$root/etc/hosts"
   install -d -m 0700 "$root/root/.ssh"
   install -m 0600 "$LAB_DIR/ssh/id_ed25519.pub" "$root/root/.ssh/authorized_keys"
 }
@@ -92,7 +92,7 @@ start_host() {  # start_host N
   host_network_up "$n"
   daemon "compute-$n" root "novalab-compute-$n" \
     unshare --mount --uts --pid --fork --kill-child --propagation private bash "$LAB_HOME/lib/host-init.sh" "$(host_root "$n")" "compute-$n"
-  wait_for "compute-$n sshd" 30 "$LAB_LOGS/compute-$n.out" host_ssh "$MGMT_NET.$((20 + n))" true
+  wait_for "compute-$n sshd" 30 "$LAB_LOGS/compute-$n.out" host_ssh "$(host_address "$n")" true
 }
 
 hosts_up() {  # hosts_up COUNT
@@ -102,7 +102,7 @@ hosts_up() {  # hosts_up COUNT
     create_host "$n"
     start_host "$n"
   done
-  info "compute-1..$count up: empty Debian 12, sshd on $MGMT_NET.21..$((20 + count))"
+  info "compute-1..$count up: empty Debian 12, sshd on $(host_address 1)..$(host_address "$count")"
 }
 
 host_key() {  # the public host key, as Pulumi's hostKey wants it: "ssh-ed25519 AAAA..."

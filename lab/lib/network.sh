@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # The lab's wiring: two bridges on this machine and a network namespace per host.
-#   novalab-mgmt 10.77.0.0/24  management (the tutorial's eth1 network); this machine is .1
-#   novalab-pub  10.77.1.0/24  provider network physnet1 / "public" (the tutorial's eth2/eth3 L2)
+#   $MGMT_BRIDGE $MGMT_NET.0/24  management (the tutorial's eth1 network); this machine is .1
+#   $PUB_BRIDGE  $PUB_NET.0/24   provider network physnet1 / "public" (the tutorial's eth2/eth3 L2)
 
 bridge_up() {  # bridge_up NAME [ADDRESS/PREFIX]
   ip link show dev "$1" >/dev/null 2>&1 || ip link add name "$1" type bridge
@@ -52,15 +52,21 @@ network_up() {
 host_network_up() {  # host_network_up N
   local n=$1 ns=novalab-compute-$1
   netns_up "$ns"
-  nic "$ns" "nl-c$n-m" eth1 "$MGMT_BRIDGE" "$MGMT_NET.$((20 + n))/24"
+  nic "$ns" "nl-c$n-m" eth1 "$MGMT_BRIDGE" "$(host_address "$n")/24"
   nic "$ns" "nl-c$n-p" eth2 "$PUB_BRIDGE"
 }
 
 network_down() {
-  local ns
+  local ns pid
   # The controller's neutron agents make qdhcp-/qrouter- namespaces; /run/netns is this machine's.
+  # Every process the lab started is gone by now (PID files): one still in a lab namespace is a
+  # leak of the lab's, named here so it gets a PID file, and killed so the namespace can go.
   for ns in $(netns_names | grep -E '^(novalab-|qdhcp-|qrouter-)' || true); do
-    ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
+    for pid in $(ip netns pids "$ns" 2>/dev/null || true); do
+      printf 'lab: down: pid %s (%s) outlived its PID file in netns %s: killed\n' \
+        "$pid" "$(cat "/proc/$pid/comm" 2>/dev/null || echo gone)" "$ns" >&2
+      kill -9 "$pid" 2>/dev/null || true
+    done
     ip netns del "$ns" 2>/dev/null || true
   done
   for link in $(ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E '^nl-' || true); do

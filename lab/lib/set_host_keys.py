@@ -1,6 +1,7 @@
-"""Set the lab's host keys (and the number of compute hosts) in Pulumi.lab.yaml, keeping the rest.
+"""Set the lab's compute hosts (name, address, host key) and the controller's host key in
+Pulumi.lab.yaml, keeping the rest. The addresses come from the lab (common.sh host_address).
 
-Usage: set_host_keys.py STACK_FILE COUNT NAME=KEY...   (public keys only: nothing secret here)
+Usage: set_host_keys.py STACK_FILE CONTROLLER_KEY [NAME ADDRESS KEY]...   (public keys only)
 """
 
 import os
@@ -10,17 +11,16 @@ import yaml
 
 
 def main() -> None:
-    path, count, pairs = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
-    keys = dict(p.split("=", 1) for p in pairs)
+    path, controller_key, rest = sys.argv[1], sys.argv[2], sys.argv[3:]
+    if not rest or len(rest) % 3:
+        sys.exit("usage: set_host_keys.py STACK_FILE CONTROLLER_KEY [NAME ADDRESS KEY]...")
+    hosts = [rest[i : i + 3] for i in range(0, len(rest), 3)]
     with open(path) as f:
         doc = yaml.safe_load(f)
     cfg = doc["config"]
-    cfg["novalab:controller"]["hostKey"] = keys["controller"]
+    cfg["novalab:controller"]["hostKey"] = controller_key
     template = cfg["novalab:computeHosts"][0]
-    cfg["novalab:computeHosts"] = [
-        dict(template, name=f"compute-{n}", address=f"10.77.0.{20 + n}", hostKey=keys[f"compute-{n}"])
-        for n in range(1, count + 1)
-    ]
+    cfg["novalab:computeHosts"] = [dict(template, name=name, address=address, hostKey=key) for name, address, key in hosts]
     with open(path + ".tmp", "w") as f:
         f.write("# The lab (lab/README.md). `lab/lab up` sets the host keys and the secrets.\n")
         yaml.safe_dump(doc, f, sort_keys=False, default_flow_style=False)

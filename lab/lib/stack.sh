@@ -5,9 +5,10 @@
 write_stack_config() {
   local count=$1 n stack=$LAB_HOME/../Pulumi.lab.yaml
   log "stack: host keys into Pulumi.lab.yaml, secrets into the stack (pulumi config set --secret)"
-  local -a keys=("controller=$(cut -d' ' -f1,2 "$LAB_DIR/controller/ssh_host_ed25519_key.pub")")
-  for n in $(seq 1 "$count"); do keys+=("compute-$n=$(host_key "$n")"); done
-  "$SYSTEM_PYTHON" "$LAB_HOME/lib/set_host_keys.py" "$stack" "$count" "${keys[@]}"
+  local -a hosts=()
+  for n in $(seq 1 "$count"); do hosts+=("compute-$n" "$(host_address "$n")" "$(host_key "$n")"); done
+  "$SYSTEM_PYTHON" "$LAB_HOME/lib/set_host_keys.py" "$stack" \
+    "$(cut -d' ' -f1,2 "$LAB_DIR/controller/ssh_host_ed25519_key.pub")" "${hosts[@]}"
   if command -v pulumi >/dev/null 2>&1; then
     export PULUMI_CONFIG_PASSPHRASE_FILE=$LAB_DIR/secrets/pulumi-passphrase
     secret pulumi-passphrase >/dev/null

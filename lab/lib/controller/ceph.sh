@@ -1,0 +1,114 @@
+# shellcheck shell=bash
+# A one-node Ceph for cinder (RBD is the only volume transport this kernel has): mon, mgr and one
+# memstore OSD, no auth, pool `volumes` of size 1.
+
+# ceph_retry ARGS...: `ceph ARGS` in the controller, retried while a freshly started mon settles
+# (it answers EPERM "problem getting command descriptions" for a moment after its quorum).
+ceph_retry() {
+  local try
+  for try in 1 2 3 4 5 6 7 8 9 10; do
+    in_ctl ceph "$@" 2>>"$LAB_LOGS/ceph-setup.out" && return 0
+    sleep 2
+  done
+  die "ceph $* keeps failing (see $LAB_LOGS/ceph-setup.out)"
+}
+
+osd_up() { in_ctl ceph osd stat | has '1 up'; }
+osd_up_or_dead() { ! pid_alive "$LAB_RUN/ceph-osd.pid" || osd_up; }
+
+# osd_start_empty: a new memstore osd.0 under the uuid the monitor knows.
+osd_start_empty() {
+  local uuid_file=$LAB_DIR/controller/osd-uuid
+  if [ ! -s "$uuid_file" ]; then
+    local existing
+    existing=$(ceph_retry osd dump | awk '$1 == "osd.0" {print $NF}')
+    echo "${existing:-$(cat /proc/sys/kernel/random/uuid)}" > "$uuid_file"
+  fi
+  ceph_retry osd create "$(cat "$uuid_file")" >/dev/null
+  rm -rf /var/lib/ceph/osd/ceph-0 && mkdir -p /var/lib/ceph/osd/ceph-0 && chown ceph: /var/lib/ceph/osd/ceph-0
+  as_user ceph ceph-osd -i 0 --mkfs --osd-uuid "$(cat "$uuid_file")" >>"$LAB_LOGS/ceph-setup.out" 2>&1
+  daemon ceph-osd ceph "$CTL_NS" /usr/bin/ceph-osd -f -i 0
+}
+
+ceph_conf() {
+  write_conf /etc/ceph/ceph.conf root 0644 <<CONF
+[global]
+fsid = $1
+mon_host = $CTL_IP
+public_network = $MGMT_NET.0/24
+auth_cluster_required = none
+auth_service_required = none
+auth_client_required = none
+osd_pool_default_size = 1
+osd_pool_default_min_size = 1
+mon_allow_pool_size_one = true
+mon_warn_on_pool_no_redundancy = false
+mon_allow_pool_delete = true
+osd_objectstore = memstore
+memstore_device_bytes = 4294967296
+osd_crush_chooseleaf_type = 0
+log_file = $LAB_LOGS/ceph-\$name.log
+[mon.a]
+mon_data = /var/lib/ceph/mon/ceph-a
+[osd.0]
+osd_data = /var/lib/ceph/osd/ceph-0
+CONF
+}
+
+ceph_up() {
+  local fsid
+  if [ ! -s "$LAB_DIR/controller/ceph-fsid" ]; then
+    cat /proc/sys/kernel/random/uuid > "$LAB_DIR/controller/ceph-fsid"
+  fi
+  fsid=$(cat "$LAB_DIR/controller/ceph-fsid")
+  ceph_conf "$fsid"
+  mkdir -p /var/lib/ceph/mon /var/lib/ceph/osd /run/ceph
+  chown -R ceph: /var/lib/ceph /run/ceph
+  if [ ! -e /var/lib/ceph/mon/ceph-a/done ]; then
+    log "controller: one-node Ceph (mon, mgr, memstore osd)"
+    rm -rf /var/lib/ceph/mon/ceph-a
+    monmaptool --create --clobber --add a "$CTL_IP" --fsid "$fsid" "$LAB_DIR/controller/monmap" >/dev/null
+    as_user ceph ceph-mon --mkfs -i a --monmap "$LAB_DIR/controller/monmap" >>"$LAB_LOGS/ceph-setup.out" 2>&1
+    touch /var/lib/ceph/mon/ceph-a/done
+  fi
+  daemon ceph-mon ceph "$CTL_NS" /usr/bin/ceph-mon -f -i a
+  wait_for ceph-mon 60 "$LAB_LOGS/ceph-mon.a.log" in_ctl ceph quorum_status --connect-timeout 3
+  mkdir -p /var/lib/ceph/mgr/ceph-a && chown ceph: /var/lib/ceph/mgr/ceph-a
+  daemon ceph-mgr ceph "$CTL_NS" /usr/bin/ceph-mgr -f -i a
+  # memstore keeps data in RAM: a restarted OSD starts empty, so it is recreated each time, under
+  # the same uuid (the monitor ignores an osd.0 with another one), and the pool is made anew.
+  # An OSD process that runs while the monitor has it down (seen once on a second `up`) is replaced.
+  local fresh_osd=""
+  if pid_alive "$LAB_RUN/ceph-osd.pid" && ! within 30 osd_up; then
+    info "ceph: osd.0 runs but the monitor has it down: starting it afresh"
+    stop_pidfile "$LAB_RUN/ceph-osd.pid"
+  fi
+  if ! pid_alive "$LAB_RUN/ceph-osd.pid"; then
+    local attempt
+    for attempt in 1 2 3; do
+      osd_start_empty
+      within 60 osd_up_or_dead && osd_up && break
+      # Seen: an OSD started a moment after its monitor restarted sent its first command with a
+      # zero fsid ("wrong fsid"), failed its init and exited. The next start gets past it.
+      [ "$attempt" -lt 3 ] || break
+      info "ceph: osd.0 did not come up (attempt $attempt, see $LAB_LOGS/ceph-osd.0.log): starting it afresh"
+      stop_pidfile "$LAB_RUN/ceph-osd.pid"
+    done
+    fresh_osd=yes
+  fi
+  wait_for ceph-osd 120 "$LAB_LOGS/ceph-osd.0.log" osd_up
+  if [ -n "$fresh_osd" ] && ceph_retry osd pool ls | has -x volumes; then
+    info "ceph: the OSD started empty (memstore): recreating the volumes pool"
+    local try
+    for try in 1 2 3 4 5 6 7 8 9 10; do
+      in_ctl ceph osd pool delete volumes volumes --yes-i-really-really-mean-it >/dev/null 2>&1 && break
+      [ "$try" -lt 10 ] || die "could not delete the stale volumes pool (see ceph -s)"
+      sleep 2
+    done
+  fi
+  if ! ceph_retry osd pool ls | has -x volumes; then
+    ceph_retry osd pool create volumes 16 >/dev/null
+    ceph_retry osd pool set volumes size 1 --yes-i-really-mean-it >/dev/null
+    in_ctl rbd pool init volumes
+  fi
+}

@@ -1,0 +1,37 @@
+# shellcheck shell=bash
+# cinder: api, scheduler and volume, with the RBD driver on the lab's Ceph.
+
+cinder_volume_up() { os_admin volume service list -f value -c Binary -c State | has 'cinder-volume up'; }
+cinder_db_sync() { as_user cinder cinder-manage db sync; }
+
+cinder_up() {
+  write_conf /etc/cinder/cinder.conf cinder <<CONF
+[DEFAULT]
+my_ip = $CTL_IP
+osapi_volume_listen = $CTL_IP
+transport_url = $(transport_url)
+auth_strategy = keystone
+log_dir = $LAB_LOGS
+enabled_backends = ceph
+glance_api_servers = http://$CTL_IP:9292
+[database]
+connection = $(db_url cinder cinder)
+$(service_auth_sections cinder)
+[nova]
+$(authtoken nova)
+[oslo_concurrency]
+lock_path = /var/lib/cinder/tmp
+[ceph]
+volume_driver = cinder.volume.drivers.rbd.RBDDriver
+volume_backend_name = ceph
+rbd_pool = volumes
+rbd_ceph_conf = /etc/ceph/ceph.conf
+CONF
+  mkdir -p /var/lib/cinder/tmp && chown -R cinder: /var/lib/cinder
+  register_service cinder volumev3 "http://$CTL_IP:8776/v3/%(project_id)s" cinderv3
+  once cinder.synced cinder-manage.out "cinder db sync" cinder_db_sync
+  daemon cinder-api cinder "$CTL_NS" /usr/bin/cinder-api --config-file /etc/cinder/cinder.conf
+  daemon cinder-scheduler cinder "$CTL_NS" /usr/bin/cinder-scheduler --config-file /etc/cinder/cinder.conf
+  daemon cinder-volume cinder "$CTL_NS" /usr/bin/cinder-volume --config-file /etc/cinder/cinder.conf
+  wait_for cinder 90 "$LAB_LOGS/cinder-volume.log" cinder_volume_up
+}
