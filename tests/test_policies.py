@@ -88,14 +88,15 @@ def analyzer(config_file: str = "dev.json"):
     return servicer, proto
 
 
-def analyze(props: dict, typ: str = rules.FLAVOR) -> dict[str, str]:
+def analyze(props: dict, typ: str = rules.FLAVOR, protect: bool = False) -> dict[str, str]:
     """{policy: enforcement level} of every diagnostic the pack reports for one resource."""
     from google.protobuf import struct_pb2
 
     servicer, proto = analyzer()
     properties = struct_pb2.Struct()
     properties.update(props)
-    request = proto.AnalyzeRequest(type=typ, properties=properties, urn=urn(typ, props["name"]), name=props["name"])
+    request = proto.AnalyzeRequest(type=typ, properties=properties, urn=urn(typ, props["name"]), name=props["name"],
+                                   options=proto.AnalyzerResourceOptions(protect=protect))
     response = servicer.Analyze(request, None)
     return {d.policyName: proto.EnforcementLevel.Name(d.enforcementLevel) for d in response.diagnostics}
 
@@ -292,10 +293,36 @@ def test_capacity_cpu_ratio_and_created_flavors():
     assert not any("vcpus" in m for m, _ in check_stack("capacity", [flavor_res()] + servers, config=cfg))
 
 
-def test_dev_stack_as_declared_passes_every_stack_rule():
-    res = [flavor_res(), server("server-1", flavor_name="m1.tiny")]
+def test_what_the_program_registers_for_the_dev_stack_passes_every_policy(dev_stack):
+    """Pulumi.dev.yaml, as the program declares it (under mocks), against dev.json."""
+    for typ, name, props, protect in dev_stack:
+        assert analyze(props, typ, protect) == {}, name
     for policy in ("server-flavor-allowed", "flavor-fits-hosts", "capacity"):
-        assert check_stack(policy, res) == [], policy
+        assert check_stack(policy, policy_resources(dev_stack)) == [], policy
+
+
+def test_the_dev_stack_with_a_server_too_many_fails_capacity(dev_stack):
+    # dev.json: one host of 16384 MB, 512 reserved: 31 m1.tiny fit, the dev stack's server-1 is one.
+    servers = [server(f"extra-{i}", flavor_name="m1.tiny") for i in range(31)]
+    assert len(check_stack("capacity", policy_resources(dev_stack) + servers[:30])) == 0
+    assert len(check_stack("capacity", policy_resources(dev_stack) + servers)) == 1
+
+
+def policy_resources(found) -> list[PolicyResource]:
+    return [resource(typ, name, props, protect=protect) for typ, name, props, protect in found]
+
+
+@pytest.fixture(scope="module")
+def dev_stack() -> list[tuple[str, str, dict, bool]]:
+    """(type, name, inputs, protect) of the flavors, servers and volumes the program declares."""
+    from support.mocks import deploy, dev_config, reveal
+
+    d = deploy(dev_config())
+    kinds = (rules.FLAVOR, rules.INSTANCE, rules.VOLUME)
+    found = [(r.typ, r.name, reveal(r.inputs), d.monitor.requests[r.name].protect)
+             for r in d.mocks.custom() if r.typ in kinds]
+    assert sorted(typ for typ, *_ in found) == sorted(kinds)  # x1.tiny, server-1, test2
+    return found
 
 
 def test_policy_configs_only_use_known_keys():
