@@ -76,8 +76,8 @@ var resourceFields = map[string]map[string]*tfbridge.SchemaInfo{
 		"allocation_pool": {Name: "allocationPools"},
 	},
 	"openstack_orchestration_stack_v1": {
-		// `outputs` would clash with the SDK's own `outputs` module of types.
-		"outputs": {Name: "stackOutputs"},
+		// upstream's name for TF `outputs` (capitalised, as the SDK has it)
+		"outputs": {Name: "StackOutputs"},
 	},
 }
 

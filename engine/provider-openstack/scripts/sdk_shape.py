@@ -53,7 +53,8 @@ class Shape:
     resources: dict[str, Member]
     functions: dict[str, Member]
     provider: Member
-    # schema-comparable nested types: TypeName -> {property: Prop}, per kind ("input"/"output")
+    # nested object types, "module/TypeName" -> {property: Prop}, as the SDK's Args classes and
+    # output classes have them
     input_types: dict[str, dict[str, Prop]]
     output_types: dict[str, dict[str, Prop]]
 
@@ -106,6 +107,19 @@ def annotation_type(node: ast.AST) -> tuple[str, bool]:
             t, _ = annotation_type(args[-1])
             return f"map<{t}>", False
     raise ValueError(f"unsupported annotation: {ast.unparse(node)}")
+
+
+def optional_depth(node: ast.AST) -> int:
+    """How many Optional[...] wrap a type inside its Input/Output wrappers."""
+    depth = 0
+    while isinstance(node, ast.Subscript):
+        head = _dotted(node.value).rsplit(".", 1)[-1]
+        if head == "Optional":
+            depth += 1
+        elif head not in WRAPPERS:
+            break
+        node = node.slice
+    return depth
 
 
 def _getter_name(fn: ast.FunctionDef) -> Optional[str]:
@@ -245,8 +259,14 @@ def _function_members(pkg: Path) -> dict[str, Member]:
                 continue
             m = Member(token=token, module=rel, name=fn.name, deprecated=_deprecation(tree))
             annotations = {a.arg: a.annotation for a in fn.args.args + fn.args.kwonlyargs}
+            # The plain function makes every argument Optional; its `_output` twin wraps the
+            # optional ones in a second Optional, so that is where required arguments show.
+            twin = next((f for f in tree.body if isinstance(f, ast.FunctionDef) and f.name == fn.name + "_output"), None)
+            twin_annotations = {a.arg: a.annotation for a in twin.args.args + twin.args.kwonlyargs} if twin else {}
             for py, name in arg_names.items():
                 t, optional = annotation_type(annotations[py])
+                if py in twin_annotations:
+                    optional = optional_depth(twin_annotations[py]) > 1
                 m.inputs[name] = Prop(t, not optional)
             if result_cls in classes:
                 m.outputs = class_properties(classes[result_cls])
@@ -254,16 +274,24 @@ def _function_members(pkg: Path) -> dict[str, Member]:
     return found
 
 
+def _type_module(pkg: Path, path: Path) -> str:
+    """The schema module of the types in `path`: compute/outputs.py -> "compute", outputs.py -> "index"."""
+    rel = path.parent.relative_to(pkg)
+    return "index" if str(rel) == "." else str(rel)
+
+
 def _nested_types(pkg: Path) -> tuple[dict[str, dict[str, Prop]], dict[str, dict[str, Prop]]]:
+    """"module/TypeName" -> properties, for input (Args) and output types. Keyed by module because
+    names repeat across modules (compute's InstanceNetwork is not database's)."""
     inputs: dict[str, dict[str, Prop]] = {}
     outputs: dict[str, dict[str, Prop]] = {}
     for path in sorted(pkg.rglob("_inputs.py")):
         for name, cls in _classes(_read(path)).items():
             if name.endswith("Args"):
-                inputs[normalise_type_name(name)] = class_properties(cls)
+                inputs[f"{_type_module(pkg, path)}/{normalise_type_name(name)}"] = class_properties(cls)
     for path in sorted(pkg.rglob("outputs.py")):
         for name, cls in _classes(_read(path)).items():
-            outputs[normalise_type_name(name)] = class_properties(cls)
+            outputs[f"{_type_module(pkg, path)}/{normalise_type_name(name)}"] = class_properties(cls)
     return inputs, outputs
 
 
