@@ -134,7 +134,7 @@ class Pulumi:
         self.run(*args)
 
     def preview(self, *args: str, check: bool = True) -> Result:
-        return self.run("preview", "-s", self.stack, "--diff", *args, check=check)
+        return self.run("preview", "-s", self.stack, *args, check=check)
 
     def up(self, *args: str, check: bool = True) -> Result:
         return self.run("up", "-s", self.stack, "--yes", "--skip-preview", *args, check=check)
