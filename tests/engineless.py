@@ -67,7 +67,7 @@ def commands_of(deployment) -> list[RemoteCommand]:
                 user=conn.get("user", "root"),
                 private_key=conn["privateKey"],
                 host_key=conn.get("hostKey"),
-                create=r.inputs["create"],
+                create=reveal(r.inputs["create"]),  # a secret when the host's address is one
                 stdin=reveal(r.inputs.get("stdin")),
                 depends_on=deployment.monitor.depends_on(r.name) & names,
             )

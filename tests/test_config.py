@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from components.config import NAMESPACE, SECRET_KEYS, parse_stack_config
-from support.mocks import ROOT, SECRETS, Recorder, config_problems, deploy, dev_config, load_stack_yaml, to_raw
+from support.mocks import ROOT, Recorder, config_problems, deploy, dev_config, load_stack_yaml, to_raw
 
 
 def parse(config):

@@ -69,8 +69,14 @@ def lab_host_address(n: int) -> str:
                           capture_output=True, text=True, check=True).stdout.strip()
 
 
+def path_without_pulumi() -> str:
+    """This PATH minus any directory holding a `pulumi` (./novalab test puts the engine's there):
+    the step must meet only the stand-in, or no CLI at all."""
+    return os.pathsep.join(d for d in os.environ["PATH"].split(os.pathsep) if not (Path(d) / "pulumi").exists())
+
+
 def run_stack_step(project: Path, state: Path, bindir: Path | None):
-    path = os.environ["PATH"] if bindir is None else f"{bindir}:{os.environ['PATH']}"
+    path = path_without_pulumi() if bindir is None else f"{bindir}{os.pathsep}{path_without_pulumi()}"
     env = dict(os.environ, PATH=path, NOVALAB_LAB_DIR=str(state))
     return subprocess.run(["bash", "-c", HARNESS, "harness", str(project / "lab"), sys.executable],
                           input="", capture_output=True, text=True, env=env, timeout=60)
