@@ -1,9 +1,14 @@
 package provider
 
 import (
+	"crypto/ed25519"
+	"errors"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -253,6 +258,18 @@ func TestDeleteRunsWithLastOutputInEnvironment(t *testing.T) {
 	if s := readString(t, got); s != "made-it|warned" {
 		t.Errorf("delete saw %q", s)
 	}
+
+	// addPreviousOutputInEnv false: the variables are not set.
+	r = f.mustCreate(remoteCommand, "d2", inputs(map[string]property.Value{
+		"connection":             h.conn(nil),
+		"create":                 str("echo made-it"),
+		"delete":                 str(`printf '%s' "${PULUMI_COMMAND_STDOUT-unset}" > ` + got),
+		"addPreviousOutputInEnv": property.New(false),
+	}))
+	must(t, f.delete(r))
+	if s := readString(t, got); s != "unset" {
+		t.Errorf("delete saw %q with addPreviousOutputInEnv false", s)
+	}
 }
 
 func TestStdinAndEnvironmentDelivered(t *testing.T) {
@@ -443,5 +460,130 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestAgentAuth(t *testing.T) {
+	h := startHost(t)
+	if _, err := exec.LookPath("ssh-agent"); err != nil {
+		t.Skip("no ssh-agent")
+	}
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "agent.sock")
+	agent := exec.Command("ssh-agent", "-D", "-a", sock)
+	must(t, agent.Start())
+	t.Cleanup(func() { _ = agent.Process.Kill(); _ = agent.Wait() })
+	keyFile := filepath.Join(dir, "id")
+	must(t, os.WriteFile(keyFile, []byte(h.key.Private), 0o600))
+	for i := 0; ; i++ {
+		add := exec.Command("ssh-add", keyFile)
+		add.Env = append(os.Environ(), "SSH_AUTH_SOCK="+sock)
+		out, err := add.CombinedOutput()
+		if err == nil {
+			break
+		}
+		if i > 50 {
+			t.Fatalf("ssh-add: %v %s", err, out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	f := newFixture(t)
+	conn := property.New(property.NewMap(map[string]property.Value{
+		"host":            str(h.Host),
+		"port":            property.New(float64(h.Port)),
+		"hostKey":         str(h.HostKey),
+		"agentSocketPath": str(sock),
+	})).WithSecret(true)
+	r := f.mustCreate(remoteCommand, "agent", inputs(map[string]property.Value{
+		"connection": conn,
+		"create":     str("echo via-agent"),
+	}))
+	if stateString(t, r.state, "stdout") != "via-agent" {
+		t.Errorf("state %v", r.state)
+	}
+}
+
+// TestPasswordAuth logs in with a password to a minimal in-process SSH server (a real sshd
+// would need a system user with a password, which a test must not create).
+func TestPasswordAuth(t *testing.T) {
+	const password = "pw-only-for-this-test"
+	addr, commands := passwordServer(t, password)
+	f := newFixture(t)
+	host, port, _ := strings.Cut(addr, ":")
+	portNum, _ := strconv.Atoi(port)
+	in := func(pw string) property.Map {
+		return inputs(map[string]property.Value{
+			"connection": property.New(property.NewMap(map[string]property.Value{
+				"host": str(host), "port": property.New(float64(portNum)), "password": str(pw),
+				"dialErrorLimit": property.New(0.0),
+			})).WithSecret(true),
+			"create": str("echo hello"),
+		})
+	}
+	f.mustCreate(remoteCommand, "pw", in(password))
+	if got := <-commands; got != "echo hello" {
+		t.Errorf("server ran %q", got)
+	}
+	_, err := f.create(remoteCommand, "pw-wrong", in("not-the-password"))
+	if err == nil || !strings.Contains(err.Error(), "unable to authenticate") || strings.Contains(err.Error(), "not-the-password") {
+		t.Errorf("wrong password: %v", err)
+	}
+}
+
+// passwordServer accepts one password, and for each exec request reports the command and
+// exits 0. It returns its address and the commands it was asked to run.
+func passwordServer(t *testing.T, password string) (string, <-chan string) {
+	t.Helper()
+	_, hostKey, err := ed25519.GenerateKey(nil)
+	must(t, err)
+	signer, err := ssh.NewSignerFromKey(hostKey)
+	must(t, err)
+	cfg := &ssh.ServerConfig{PasswordCallback: func(_ ssh.ConnMetadata, pw []byte) (*ssh.Permissions, error) {
+		if string(pw) == password {
+			return nil, nil
+		}
+		return nil, errors.New("wrong password")
+	}}
+	cfg.AddHostKey(signer)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	t.Cleanup(func() { _ = l.Close() })
+	commands := make(chan string, 10)
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go serveExec(conn, cfg, commands)
+		}
+	}()
+	return l.Addr().String(), commands
+}
+
+func serveExec(conn net.Conn, cfg *ssh.ServerConfig, commands chan<- string) {
+	defer conn.Close()
+	_, chans, reqs, err := ssh.NewServerConn(conn, cfg)
+	if err != nil {
+		return
+	}
+	go ssh.DiscardRequests(reqs)
+	for nc := range chans {
+		ch, requests, err := nc.Accept()
+		if err != nil {
+			return
+		}
+		for req := range requests {
+			if req.Type != "exec" {
+				_ = req.Reply(false, nil)
+				continue
+			}
+			var payload struct{ Command string }
+			_ = ssh.Unmarshal(req.Payload, &payload)
+			_ = req.Reply(true, nil)
+			commands <- payload.Command
+			_, _ = ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{0}))
+			_ = ch.Close()
+		}
 	}
 }
