@@ -126,12 +126,12 @@ func withSFTP(ctx context.Context, conn *Connection, use func(*sftp.Client) erro
 	if conn == nil {
 		return errors.New("connection is required")
 	}
-	ssh, err := conn.Dial(ctx)
+	sshClient, err := conn.Dial(ctx)
 	if err != nil {
 		return err
 	}
-	defer ssh.Close()
-	client, err := sftp.NewClient(ssh.Client)
+	defer sshClient.Close()
+	client, err := sftp.NewClient(sshClient.Client)
 	if err != nil {
 		return fmt.Errorf("starting SFTP on %s: %w", conn.address(), err)
 	}
