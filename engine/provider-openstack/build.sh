@@ -21,21 +21,29 @@ version=$2
 [[ $version =~ ^[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$ ]] || { echo "bad VERSION: $version" >&2; exit 2; }
 
 module_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-mkdir -p "$1"
-outdir=$(cd "$1" && pwd)
+outdir=$(realpath -m "$1")
 repo_root=$(git -C "$module_dir" rev-parse --show-toplevel 2>/dev/null || echo "$module_dir")
 case "$outdir/" in
     "$repo_root"/*) echo "OUTDIR must be outside the repository ($repo_root)" >&2; exit 2 ;;
 esac
+mkdir -p "$outdir"
 
-lock=${NOVALAB_HEAVY_LOCK:-/root/.cache/novalab-build/heavy.lock}
+# One heavy Go build at a time on the machine (Go's caches are shared with the other builds).
+lock=${NOVALAB_HEAVY_LOCK:-${XDG_CACHE_HOME:-$HOME/.cache}/novalab-build/heavy.lock}
 heavy() {
-    if [[ ${NOVALAB_HEAVY_LOCK_HELD:-0} == 1 ]]; then
+    if [[ ${NOVALAB_HEAVY_LOCK_HELD:-0} == 1 ]] || ! command -v flock >/dev/null; then
         nice -n 10 "$@"
-    else
-        mkdir -p "$(dirname "$lock")"
-        flock "$lock" nice -n 10 "$@"
+        return
     fi
+    mkdir -p "$(dirname "$lock")"
+    (
+        asked=$EPOCHREALTIME
+        exec 9>>"$lock"
+        flock 9
+        # so that a step's time is not mistaken for build time
+        echo "    (waited $(since "$asked") s for the build lock)"
+        nice -n 10 "$@"
+    )
 }
 
 since() { awk -v start="$1" -v now="$EPOCHREALTIME" 'BEGIN { printf "%.1f", now - start }'; }
