@@ -25,7 +25,7 @@ import pytest
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
-from support.engine import ROOT, Pulumi, assert_nowhere, change_summary, require_plugin, write_project
+from support.engine import ROOT, Pulumi, assert_nowhere, require_plugin, write_project
 
 sys.path.insert(0, str(ROOT / "engine" / "provider-openstack" / "scripts"))
 import sdk_shape  # noqa: E402
@@ -95,7 +95,7 @@ def struct(value: dict) -> struct_pb2.Struct:
 
 
 def plain(message) -> dict:
-    return json_format.MessageToDict(message, preserving_proto_field_name=False)
+    return json_format.MessageToDict(message)
 
 
 @pytest.fixture(scope="module")
@@ -508,5 +508,33 @@ def test_a_function_reaches_the_configured_cloud(tmp_path: Path):
     result = pulumi.preview(check=False)
     assert result.returncode != 0
     port = auth_url.split(":")[2].split("/")[0]
+    assert f"127.0.0.1:{port}" in result.output and "connection refused" in result.output.lower(), result.output
+    assert_nowhere([ADMIN_PASSWORD], result.output, where="error output")
+
+
+def test_the_os_environment_configures_the_provider(tmp_path: Path):
+    """No openstack:* config at all: OS_AUTH_URL and friends (as an openrc sets them) are used."""
+    port = closed_port()
+    env = {
+        "OS_AUTH_URL": f"http://127.0.0.1:{port}/v3",
+        "OS_USERNAME": "admin",
+        "OS_PASSWORD": ADMIN_PASSWORD,
+        "OS_PROJECT_NAME": "admin",
+        "OS_USER_DOMAIN_NAME": "Default",
+        "OS_PROJECT_DOMAIN_NAME": "Default",
+        "OS_REGION_NAME": "RegionOne",
+    }
+    project = write_project(
+        tmp_path / "project",
+        """
+        import pulumi
+        import pulumi_openstack as openstack
+        pulumi.export("flavor", openstack.compute.get_flavor(name="m1.tiny").id)
+        """,
+    )
+    require_plugin("openstack", VERSION)
+    pulumi = Pulumi(project, tmp_path / "state", env=env).init()
+    result = pulumi.preview(check=False)
+    assert result.returncode != 0
     assert f"127.0.0.1:{port}" in result.output and "connection refused" in result.output.lower(), result.output
     assert_nowhere([ADMIN_PASSWORD], result.output, where="error output")
