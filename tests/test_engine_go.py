@@ -1,0 +1,31 @@
+"""The engine's Go pieces run their own tests (`go test ./...` in each module) as part of the suite."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from support.engine import ROOT
+
+pytestmark = pytest.mark.engine
+
+MODULES = sorted(p.parent.name for p in (ROOT / "engine").glob("*/go.mod") if any(p.parent.rglob("*_test.go")))
+
+
+def test_every_go_module_with_tests_is_run_here():
+    assert {"provider-command", "provider-openstack"} <= set(MODULES)
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_go_tests_pass(module):
+    if shutil.which("go") is None:
+        pytest.fail("Go is needed to test the engine's providers (the engine is built with it)")
+    proc = subprocess.run(
+        ["go", "test", "-count=1", "./..."],
+        cwd=ROOT / "engine" / module, capture_output=True, text=True, timeout=1800,
+        env={**os.environ, "GOFLAGS": "-mod=readonly"},
+    )
+    assert proc.returncode == 0, f"go test in engine/{module} failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
