@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -25,7 +24,7 @@ import pytest
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
-from support.engine import ROOT, Pulumi, assert_nowhere, require_plugin, write_project
+from support.engine import ROOT, Pulumi, assert_nowhere, closed_port, require_plugin, write_project
 
 sys.path.insert(0, str(ROOT / "engine" / "provider-openstack" / "scripts"))
 import sdk_shape  # noqa: E402
@@ -50,11 +49,6 @@ PROGRAM_RESOURCES = [
 ADMIN_PASSWORD = "admin-openstack-engine-s3cret"
 
 
-def closed_port() -> int:
-    """A loopback port nothing listens on: any API call would fail the run."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --- the plugin over gRPC -----------------------------------------------------------------------

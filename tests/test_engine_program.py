@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 from pathlib import Path
 
 import pytest
 import yaml
 
-from support.engine import ROOT, Pulumi, assert_nowhere, copy_novalab
+from support.engine import ROOT, Pulumi, assert_nowhere, closed_port, copy_novalab
 
 pytestmark = pytest.mark.engine
 
@@ -29,11 +28,6 @@ SECRETS = {
 SSH_KEY_MARKER = "engine-test-key-material-0123456789"
 
 
-def closed_port() -> int:
-    """A loopback port nothing listens on: the cloud in these stacks is unreachable by design."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def loopback_stack() -> dict:

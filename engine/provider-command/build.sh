@@ -2,7 +2,6 @@
 # Build novalab's command provider: build.sh OUTDIR VERSION
 # writes OUTDIR/pulumi-resource-command reporting VERSION (e.g. 1.2.1, the version in the
 # installed pulumi_command package's pulumi-plugin.json, which the caller reads).
-# On the shared build machine, run it under the heavy-build lock (see README.md).
 set -euo pipefail
 
 if [[ $# -ne 2 ]]; then

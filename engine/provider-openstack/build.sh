@@ -9,10 +9,8 @@
 #   OUTDIR/pulumi-resource-openstack   the plugin (schema + bridge metadata embedded)
 #   OUTDIR/schema.json                 the generated Pulumi package schema
 #   OUTDIR/bridge-metadata.json        the bridge's metadata, generated with it
-#   OUTDIR/bin/pulumi-tfgen-openstack  the schema generator
-#   OUTDIR/src/provider/               scratch copy of this module the generated files are built in
-# Heavy Go steps take the machine's build lock ($NOVALAB_HEAVY_LOCK); a caller that already holds
-# it sets NOVALAB_HEAVY_LOCK_HELD=1.
+# Scratch (removed when the build succeeds): OUTDIR/bin/pulumi-tfgen-openstack, the schema
+# generator, and OUTDIR/src/provider/, a copy of this module the generated files are built in.
 set -euo pipefail
 
 usage() { echo "usage: $0 OUTDIR VERSION" >&2; exit 2; }
@@ -27,24 +25,6 @@ case "$outdir/" in
     "$repo_root"/*) echo "OUTDIR must be outside the repository ($repo_root)" >&2; exit 2 ;;
 esac
 mkdir -p "$outdir"
-
-# One heavy Go build at a time on the machine (Go's caches are shared with the other builds).
-lock=${NOVALAB_HEAVY_LOCK:-${XDG_CACHE_HOME:-$HOME/.cache}/novalab-build/heavy.lock}
-heavy() {
-    if [[ ${NOVALAB_HEAVY_LOCK_HELD:-0} == 1 ]] || ! command -v flock >/dev/null; then
-        nice -n 10 "$@"
-        return
-    fi
-    mkdir -p "$(dirname "$lock")"
-    (
-        asked=$EPOCHREALTIME
-        exec 9>>"$lock"
-        flock 9
-        # so that a step's time is not mistaken for build time
-        echo "    (waited $(since "$asked") s for the build lock)"
-        nice -n 10 "$@"
-    )
-}
 
 since() { awk -v start="$1" -v now="$EPOCHREALTIME" 'BEGIN { printf "%.1f", now - start }'; }
 
@@ -71,7 +51,7 @@ copy_sources() {
 }
 
 build_tfgen() {
-    (cd "$src" && heavy go build -trimpath -ldflags "$ldflags" -o "$outdir/bin/pulumi-tfgen-openstack" ./cmd/pulumi-tfgen-openstack)
+    (cd "$src" && go build -trimpath -ldflags "$ldflags" -o "$outdir/bin/pulumi-tfgen-openstack" ./cmd/pulumi-tfgen-openstack)
 }
 
 generate_schema() {
@@ -86,7 +66,7 @@ generate_schema() {
 }
 
 build_provider() {
-    (cd "$src" && heavy go build -trimpath -tags novalab_schema -ldflags "-s -w $ldflags" \
+    (cd "$src" && go build -trimpath -tags novalab_schema -ldflags "-s -w $ldflags" \
         -o "$outdir/pulumi-resource-openstack.new" ./cmd/pulumi-resource-openstack)
     mv "$outdir/pulumi-resource-openstack.new" "$outdir/pulumi-resource-openstack"
     echo "    pulumi-resource-openstack $(stat -c %s "$outdir/pulumi-resource-openstack") bytes"
@@ -97,4 +77,5 @@ step "copy sources to $src" copy_sources
 step "build tfgen" build_tfgen
 step "generate schema" generate_schema
 step "build provider $version" build_provider
+rm -rf "${outdir:?}/src" "${outdir:?}/gen" "${outdir:?}/bin"
 echo "==> built $outdir/pulumi-resource-openstack in $(since "$total_started") s"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import textwrap
 from dataclasses import dataclass
@@ -40,6 +41,14 @@ def engine_bin() -> Path:
     if not (path / "pulumi").exists():
         pytest.fail(f"no Pulumi CLI in {path}: run ./novalab setup (or ./novalab test, which sets it up)")
     return path
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on: a cloud configured there is unreachable by design, so
+    any API call would fail the run."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def pulumi_home() -> Path:

@@ -4,7 +4,7 @@ and the resource / data source list of the bridged terraform-provider-openstack.
 
 Run once per upgrade, review the diff, commit tokens.json:
 
-    go run ./cmd/tf-schema-names > /tmp/tf-names.json      # under the heavy-build lock
+    go run ./cmd/tf-schema-names > /tmp/tf-names.json
     ../../venv/bin/python scripts/derive_tokens.py /tmp/tf-names.json > tokens.json
 
 Each SDK class / function is matched to the TF resource / data source whose attribute names are
