@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from support.engine import ROOT, Pulumi, assert_nowhere, closed_port, copy_novalab
+from support.engine import ROOT, Pulumi, assert_nowhere, closed_port, copy_novalab, diagnostics
 
 pytestmark = pytest.mark.engine
 
@@ -150,6 +150,7 @@ def test_bad_config_fails_naming_the_field_with_no_traceback_and_no_resource(tmp
     assert field in result.output
     assert "Traceback" not in result.output
     # Shown once: the language host reports "already shown", so the CLI adds no second error line.
-    assert result.output.count(field) == 1, result.output
+    assert diagnostics(result).count(field) == 1, result.output
+    assert diagnostics(result).count("error:") == 1
     assert "exited with non-zero exit code" not in result.output
     assert re.search(r"^ \+\s+(command:remote|openstack:)", result.stdout, re.M) is None

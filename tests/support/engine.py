@@ -186,6 +186,16 @@ def change_summary(result: Result) -> dict[str, int]:
     return summary
 
 
+def diagnostics(result: Result) -> str:
+    """The "Diagnostics:" block of a run's output (the progress table above it repeats first lines)."""
+    text = result.stdout
+    start = text.find("Diagnostics:")
+    if start < 0:
+        return ""
+    end = text.find("\nResources:", start)
+    return text[start : end if end >= 0 else len(text)]
+
+
 def write_project(
     directory: Path,
     program: str,
