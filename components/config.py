@@ -34,7 +34,8 @@ NAMESPACE = "novalab"
 # Keys that hold secrets: set them with `pulumi config set --secret`, never in plain text.
 SECRET_KEYS = ("rabbitPassword", "novaServicePassword", "neutronServicePassword", "sshPrivateKey")
 
-M1_FLAVORS_FILE = Path(__file__).resolve().parent / "m1_flavors.txt"
+# The m1 sizes' one source, in the policy pack's folder (the pack reads it too).
+M1_FLAVORS_FILE = Path(__file__).resolve().parent.parent / "policies" / "m1_flavors.txt"
 
 
 class M1Flavor(NamedTuple):

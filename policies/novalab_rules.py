@@ -28,8 +28,9 @@ VOLUME = "openstack:blockstorage/volume:Volume"
 COMPUTE_HOST = "novalab:index:ComputeHost"
 
 # The m1 family's sizes, for servers that name them without the stack managing them. Their one
-# source is the program's components/m1_flavors.txt (columns: name id ram_mb disk_gb vcpus).
-M1_FLAVORS_FILE = Path(__file__).resolve().parent.parent / "components" / "m1_flavors.txt"
+# source is m1_flavors.txt beside this file (columns: name id ram_mb disk_gb vcpus), which the
+# program and the lab read too.
+M1_FLAVORS_FILE = Path(__file__).resolve().parent / "m1_flavors.txt"
 
 
 def read_m1_sizes(path: Path = M1_FLAVORS_FILE) -> dict[str, dict[str, int]]:
