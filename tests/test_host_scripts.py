@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from components.scripts import SCRIPTS_DIR, script_command
+from support.engine import closed_port
 
 SCRIPTS = sorted(p.name for p in SCRIPTS_DIR.glob("*.sh"))
 ME = pwd.getpwuid(os.getuid()).pw_name
@@ -168,12 +169,6 @@ def rabbit_port():
         yield str(listener.getsockname()[1])
 
 
-def closed_port() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return str(s.getsockname()[1])  # nothing listens once it is closed
-
-
 def precheck(virt_type="qemu", iface="lo", mgmt="10.0.0.20", port="5672", kvm="/dev/null"):
     return run("precheck_host.sh", "compute-1", virt_type, iface, mgmt, "127.0.0.1", port,
                env={"NOVALAB_KVM_DEVICE": kvm, "NOVALAB_PRECHECK_TIMEOUT": "2"})
@@ -209,14 +204,14 @@ def test_precheck_refuses_the_management_nic_as_bridge_interface(rabbit_port):
 
 
 def test_precheck_refuses_when_rabbitmq_does_not_answer():
-    result = precheck(port=closed_port())
+    result = precheck(port=str(closed_port()))
     assert result.returncode == 1
     assert "precheck failed on compute-1: RabbitMQ at 127.0.0.1:" in result.stderr
     assert "services.rabbitHost/rabbitPort" in result.stderr
 
 
 def test_precheck_reports_every_failure_at_once(tmp_path):
-    result = precheck("kvm", iface="eth9", port=closed_port(), kvm=str(tmp_path / "kvm"))
+    result = precheck("kvm", iface="eth9", port=str(closed_port()), kvm=str(tmp_path / "kvm"))
     assert result.returncode == 1
     failures = [line for line in result.stderr.splitlines() if line.startswith("precheck failed on compute-1: ")]
     assert len(failures) == 3
@@ -226,7 +221,7 @@ def test_packages_step_touches_nothing_when_a_precheck_fails(bindir, tmp_path):
     from components.compute_host import ComputeHostArgs, SshAccess, packages_command
     from components.config import NetworkConfig, ServicesConfig
 
-    services = ServicesConfig(rabbit_host="127.0.0.1", rabbit_port=int(closed_port()), keystone_url="http://127.0.0.1:5000",
+    services = ServicesConfig(rabbit_host="127.0.0.1", rabbit_port=closed_port(), keystone_url="http://127.0.0.1:5000",
                               glance_api_servers=["http://127.0.0.1:9292"], novncproxy_base_url="http://127.0.0.1:6080")
     args = ComputeHostArgs(host_name="compute-1", address="10.0.0.20", bridge_interface="lo", virt_type="qemu",
                            controller_address="10.0.0.6", services=services, network=NetworkConfig(),
