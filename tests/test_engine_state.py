@@ -1,0 +1,628 @@
+"""Team state on a real PostgreSQL (issue 14): novalab's `state/state.sh` runs Debian's server, Pulumi's
+built-in `postgres://` DIY backend keeps the stacks, and the real engine runs `command:remote:Command`s
+against a test sshd on loopback: cheap, real resources whose runs take seconds.
+
+Each step of the test stack logs `start NAME` and `done NAME` on the "host" (a file the test reads), so
+the tests count what actually ran: a step that ran twice, or never, shows there.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import pytest
+
+from support.engine import ROOT, Pulumi, Result, change_summary, engine_bin, write_project
+from support.sshd import SSHD, running_sshd
+
+pytestmark = pytest.mark.engine
+
+STATE_SH = ROOT / "state" / "state.sh"
+LOCKED = "the stack is currently locked by"
+PASSWORD = "pg-state-test-s3cret-Zq81"
+
+# Each step: log its start, take as long as the `delay` file says, keep a hash of the password it got
+# on stdin (never the password), log its end. The delay is read at run time, so changing it changes
+# no input: a re-run with a new delay is still a no-op.
+PROGRAM = """
+import pulumi
+from pulumi_command import remote
+
+cfg = pulumi.Config()
+work = cfg.require("workDir")
+conn = remote.ConnectionArgs(
+    host="127.0.0.1", port=cfg.require_int("sshPort"), user=cfg.require("sshUser"),
+    private_key=cfg.require_secret("sshPrivateKey"),
+)
+password = cfg.require_secret("password")
+previous = []
+for i in range(cfg.get_int("steps") or 3):
+    name = f"step-{i}"
+    step = remote.Command(
+        name,
+        connection=conn,
+        stdin=password,
+        create=(
+            f"echo start {name} >> {work}/log; sleep $(cat {work}/delay); "
+            f"sha256sum > {work}/{name}.sha256; echo done {name} >> {work}/log; echo {name}"
+        ),
+        opts=pulumi.ResourceOptions(depends_on=previous),
+    )
+    previous = [step]
+pulumi.export("last", previous[0].stdout)
+pulumi.export("password", password)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- the state database ---------------------------------------------------------------------------
+
+
+@dataclass
+class StateDB:
+    """One novalab state database, made by state/state.sh in its own directory and port."""
+
+    directory: Path
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k != "PULUMI_BACKEND_URL"}
+        env["NOVALAB_STATE_DIR"] = str(self.directory)
+        return env
+
+    def state(self, *args: str, check: bool = True, env: Optional[dict] = None, cwd: Optional[Path] = None,
+              timeout: float = 300) -> subprocess.CompletedProcess:
+        proc = subprocess.run([str(STATE_SH), *args], env={**self.env, **(env or {})}, cwd=cwd,
+                              capture_output=True, text=True, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"state.sh {' '.join(args)} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    @property
+    def url(self) -> str:
+        return self.state("backend-url").stdout.strip()
+
+    def sql(self, query: str) -> list[list[str]]:
+        out = self.state("psql", "-q", "-A", "-t", "-F", "\t", "-c", query).stdout
+        return [line.split("\t") for line in out.splitlines() if line]
+
+    def rows(self) -> dict[str, str]:
+        """Every row of Pulumi's table, its `data` decoded (Pulumi stores each file base64 in JSON)."""
+        return {
+            key: base64.b64decode(json.loads(data)["data"]).decode("utf-8", "replace")
+            for key, data in self.sql("SELECT key, data FROM pulumi_state")
+        }
+
+
+def make_state_db(port: Optional[int] = None) -> StateDB:
+    # Under /var/tmp, not pytest's tmp_path: the server runs as `postgres`, which cannot enter
+    # /tmp/pytest-of-root (0700).
+    directory = Path(tempfile.mkdtemp(prefix="novalab-state-test-", dir="/var/tmp"))
+    directory.chmod(0o755)
+    db = StateDB(directory / "state")
+    db.state("up", env={"NOVALAB_STATE_PORT": str(port or free_port())})
+    return db
+
+
+def remove_state_db(db: StateDB) -> None:
+    db.state("down", check=False)
+    shutil.rmtree(db.directory.parent, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def db():
+    database = make_state_db()
+    yield database
+    remove_state_db(database)
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory):
+    with running_sshd(tmp_path_factory.mktemp("sshd")) as server:
+        yield server
+
+
+# --- the test stack --------------------------------------------------------------------------------
+
+
+@dataclass
+class Stack:
+    pulumi: Pulumi
+    work: Path
+
+    def log(self) -> list[str]:
+        path = self.work / "log"
+        return path.read_text().splitlines() if path.exists() else []
+
+    def count(self, word: str, step: str) -> int:
+        return self.log().count(f"{word} {step}")
+
+    def set_delay(self, seconds: float) -> None:
+        (self.work / "delay").write_text(f"{seconds}\n")
+
+    def spawn(self, *args: str, out: Path, wrapper: tuple[str, ...] = ()) -> subprocess.Popen:
+        """`pulumi ARGS` in the background, in its own process group (so the test can clean up the
+        plugins a killed CLI leaves behind), output to OUT.stdout/OUT.stderr."""
+        argv = [*wrapper, str(self.pulumi.bin / "pulumi"), *args]
+        return subprocess.Popen(
+            argv, cwd=self.pulumi.project_dir, env=self.pulumi.env, stdin=subprocess.DEVNULL,
+            stdout=open(f"{out}.stdout", "w"), stderr=open(f"{out}.stderr", "w"), start_new_session=True,
+        )
+
+    def up_args(self) -> tuple[str, ...]:
+        return ("up", "-s", self.pulumi.stack, "--yes", "--skip-preview")
+
+    def pending(self) -> list[str]:
+        return [op["resource"]["urn"].rsplit("::", 1)[-1] for op in self.pulumi.export()["deployment"].get("pending_operations") or []]
+
+    def step_names(self) -> list[str]:
+        return [r["urn"].rsplit("::", 1)[-1] for r in self.pulumi.resources() if r["type"] == "command:remote:Command"]
+
+
+def make_stack(tmp_path: Path, sshd: SSHD, backend_url: str, name: Optional[str] = None, steps: int = 3) -> Stack:
+    """A fresh stack of the test program; by default named after the test (the database is shared)."""
+    name = name or re.sub(r"[^A-Za-z0-9_-]", "-", tmp_path.name)[-60:]
+    work = tmp_path / "host"
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "delay").write_text("0\n")
+    project = write_project(tmp_path / "project", PROGRAM, name="statetest")
+    pulumi = Pulumi(project, tmp_path / "unused-file-backend", stack=name, env={"PULUMI_BACKEND_URL": backend_url}).init()
+    pulumi.config("workDir", str(work))
+    pulumi.config("sshPort", str(sshd.port))
+    pulumi.config("sshUser", sshd.user)
+    pulumi.config("steps", str(steps))
+    pulumi.config("sshPrivateKey", sshd.private_key, secret=True)
+    pulumi.config("password", PASSWORD, secret=True)
+    return Stack(pulumi, work)
+
+
+def wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def finish_all(procs: dict[str, subprocess.Popen], timeout: float, directory: Path) -> dict[str, tuple[int, str, str, float]]:
+    """Wait for every process; each result has the monotonic time that process was seen to end."""
+    ended: dict[str, float] = {}
+    deadline = time.monotonic() + timeout
+    while len(ended) < len(procs):
+        for name, proc in procs.items():
+            if name not in ended and proc.poll() is not None:
+                ended[name] = time.monotonic()
+        if time.monotonic() > deadline:
+            for proc in procs.values():
+                kill_group(proc)
+            pytest.fail(f"hung: still running after {timeout} s")
+        time.sleep(0.02)
+    return {n: (*finish(p, 1, directory / n), ended[n]) for n, p in procs.items()}
+
+
+def finish(proc: subprocess.Popen, timeout: float, out: Path) -> tuple[int, str, str]:
+    try:
+        rc = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail(f"{' '.join(map(str, proc.args))} hung: still running after {timeout} s")
+    return rc, Path(f"{out}.stdout").read_text(), Path(f"{out}.stderr").read_text()
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """End a run the test started (its process group), if it is still there."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def children(pid: int) -> list[int]:
+    """The processes PID started (the engine's plugins run in process groups of their own)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def sigkill_cli(proc: subprocess.Popen) -> list[int]:
+    """SIGKILL the `pulumi` CLI alone, as a crash would; returns the plugins it leaves orphaned
+    (they do not notice the engine is gone), for the test to end afterwards."""
+    plugins = children(proc.pid)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return plugins
+
+
+def end_processes(pids: list[int]) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def assert_converged(stack: Stack, steps: int) -> None:
+    """Every step in state exactly once, nothing pending, and one more `up` does nothing."""
+    names = stack.step_names()
+    assert sorted(names) == sorted(f"step-{i}" for i in range(steps)), names
+    assert stack.pending() == []
+    before = stack.log()
+    result = stack.pulumi.up()
+    assert change_summary(result) == {"unchanged": steps + 1}, result.stdout  # the steps and the stack
+    assert stack.log() == before, "a no-op up ran a step"
+
+
+def unlocked_recovery(stack: Stack, db_state) -> None:
+    """The README's recovery after a killed run: clear the stale lock (only once its holder is gone),
+    then drop the pending creates Pulumi cannot confirm, so the next `up` runs those steps again."""
+    cleared = db_state("unlock", stack.pulumi.stack, env=stack.pulumi.env, cwd=stack.pulumi.project_dir)
+    assert "lock cleared" in cleared.stdout, cleared.stdout
+    stack.pulumi.run("refresh", "-s", stack.pulumi.stack, "--yes", "--skip-preview", "--clear-pending-creates")
+
+
+# --- `state up | down | status | backend-url` --------------------------------------------------------
+
+
+def test_state_lifecycle_keeps_data_and_says_what_to_run_when_down(tmp_path, sshd):
+    db = make_state_db()
+    try:
+        # Idempotent: a second `up` of a running database changes nothing and succeeds.
+        db.state("up")
+        url = db.url
+        assert url.startswith(f"postgres://novalab@127.0.0.1:") and f"passfile={db.directory}/passfile" in url
+        stack = make_stack(tmp_path, sshd, url)
+        stack.pulumi.up()
+        exported = stack.pulumi.export()
+
+        status = db.state("status")
+        assert "server:         up" in status.stdout and f"statetest/{stack.pulumi.stack}" in status.stdout, status.stdout
+
+        db.state("down")
+        db.state("down")  # idempotent
+        assert db.state("status", check=False).returncode == 3
+        down = db.state("backend-url", check=False)
+        assert down.returncode == 2 and down.stdout == ""
+        assert "./novalab state up" in down.stderr, down.stderr
+
+        db.state("up")
+        assert db.url == url
+        assert stack.pulumi.export() == exported  # `down` kept the data
+        assert_converged(stack, 3)
+    finally:
+        remove_state_db(db)
+
+
+def test_backend_url_is_silent_with_exit_1_when_nothing_is_set_up(tmp_path):
+    proc = subprocess.run([str(STATE_SH), "backend-url"], env={**os.environ, "NOVALAB_STATE_DIR": str(tmp_path / "none")},
+                          capture_output=True, text=True)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (1, "", "")
+
+
+def test_the_password_is_only_in_the_0600_passfile(db):
+    passfile = db.directory / "passfile"
+    assert passfile.stat().st_mode & 0o777 == 0o600
+    password = passfile.read_text().strip().split(":")[-1]
+    assert len(password) >= 24
+    assert password not in db.url
+    # Not on a command line or in the environment of any process (the server's included).
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        for part in ("cmdline", "environ"):
+            try:
+                blob = (proc / part).read_bytes()
+            except OSError:
+                continue
+            assert password.encode() not in blob, f"the state password is in /proc/{proc.name}/{part}"
+    for path in (db.directory / "log").rglob("*"):
+        assert password not in path.read_text(errors="replace"), f"the state password is in {path}"
+
+
+def test_the_server_listens_on_loopback_only_and_wants_the_password(db):
+    assert db.sql("SHOW listen_addresses") == [["127.0.0.1"]]
+    port = db.sql("SHOW port")[0][0]
+    wrong = subprocess.run(
+        ["/usr/lib/postgresql/15/bin/psql", "-X", "-h", "127.0.0.1", "-p", port, "-U", "novalab", "-d", "novalab_state",
+         "-c", "SELECT 1"],
+        env={**os.environ, "PGPASSWORD": "not-the-password", "PGPASSFILE": "/dev/null"}, capture_output=True, text=True,
+    )
+    assert wrong.returncode != 0 and "password authentication failed" in wrong.stderr, wrong.stderr
+
+
+def test_novalab_pulumi_uses_the_state_database_unless_a_backend_is_set(db, tmp_path):
+    # ./novalab asks state.sh for the URL when the user chose no backend (engine_defaults). The
+    # engine comes in as "an install on PATH" (a wrapper around the built CLI), so this test never
+    # starts an engine build of its own.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    cli = engine_bin()
+    (bin_dir / "pulumi").write_text(f'#!/bin/sh\nexec {cli / "pulumi"} "$@"\n')
+    (bin_dir / "pulumi").chmod(0o755)
+    (bin_dir / "pulumi-language-python").symlink_to(cli / "pulumi-language-python")
+    env = {**db.env, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    whoami = subprocess.run([str(ROOT / "novalab"), "pulumi", "whoami", "--verbose"], env=env, capture_output=True,
+                            text=True, timeout=600)
+    assert whoami.returncode == 0, whoami.stderr
+    assert f"Backend URL: {db.url}" in whoami.stdout, whoami.stdout
+    (tmp_path / "elsewhere").mkdir()
+    elsewhere = f"file://{tmp_path / 'elsewhere'}"
+    chosen = subprocess.run([str(ROOT / "novalab"), "pulumi", "whoami", "--verbose"],
+                            env={**env, "PULUMI_BACKEND_URL": elsewhere}, capture_output=True, text=True, timeout=600)
+    assert f"Backend URL: {elsewhere}" in chosen.stdout, chosen.stdout
+
+
+# --- 1. two `up`s at once ---------------------------------------------------------------------------
+
+
+def test_two_concurrent_ups_one_runs_the_other_fails_fast_naming_the_holder(tmp_path, db, sshd):
+    stack = make_stack(tmp_path, sshd, db.url)
+    stack.set_delay(2)
+    procs = {n: stack.spawn(*stack.up_args(), out=tmp_path / n) for n in ("a", "b")}
+    results = {n: (procs[n].pid, *r) for n, r in finish_all(procs, 300, tmp_path).items()}
+    winners = [n for n, r in results.items() if r[1] == 0]
+    # Pulumi's DIY lock writes its lock, then looks for others: two runs that start within a few
+    # milliseconds can both see the other and both back off (benchmarks/bench_state.py counts how
+    # often). Never do both run.
+    assert len(winners) <= 1, "both ups ran"
+    for name, (pid, rc, out, err, ended) in results.items():
+        if rc == 0:
+            continue
+        other = results["b" if name == "a" else "a"]
+        assert LOCKED in err, err
+        assert re.search(rf"created by \S+@{re.escape(socket.gethostname())} \(pid {other[0]}\) at ", err), err
+        assert "created" not in out  # it did nothing
+        if winners:
+            assert ended <= other[4], "the loser waited for the winner instead of failing fast"
+    if winners:
+        for i in range(3):
+            assert stack.count("done", f"step-{i}") == 1, stack.log()
+        stack.set_delay(0)
+        assert_converged(stack, 3)
+    else:
+        # Both lost the lock race: nothing ran, nothing is locked, and the next up does it all.
+        name = stack.pulumi.stack
+        assert stack.log() == [] and db.state("locks", name, env=stack.pulumi.env).stdout.strip() == f"{name}: not locked"
+
+
+def test_with_wait_lock_the_second_up_waits_then_finds_nothing_to_do(tmp_path, db, sshd):
+    stack = make_stack(tmp_path, sshd, db.url)
+    stack.set_delay(2)
+    wait = (str(STATE_SH), "wait-lock", "120", "--")
+    procs = {n: stack.spawn(*stack.up_args(), out=tmp_path / n, wrapper=wait) for n in ("a", "b")}
+    results = finish_all(procs, 300, tmp_path)
+    assert [r[0] for r in results.values()] == [0, 0], results
+    for i in range(3):
+        assert stack.count("done", f"step-{i}") == 1, stack.log()
+    summaries = [change_summary(Result([], 0, out, err)) for _, out, err, _ in results.values()]
+    # One did the work; the other waited and then found nothing to do.
+    assert {"created": 4} in summaries and {"unchanged": 4} in summaries, summaries
+    waited = next(err for _, out, err, _ in results.values() if "unchanged" in out)
+    assert "waiting" in waited, waited
+    stack.set_delay(0)
+    assert_converged(stack, 3)
+
+
+def test_wait_lock_gives_up_at_its_deadline_naming_the_holder(tmp_path, db, sshd):
+    stack = make_stack(tmp_path, sshd, db.url, steps=2)
+    stack.set_delay(4)
+    holder = stack.spawn(*stack.up_args(), out=tmp_path / "holder")
+    wait_for(lambda: stack.count("start", "step-0") == 1, 120, "the first run to start")
+    started = time.monotonic()
+    waiter = db.state("wait-lock", "2", "--", str(stack.pulumi.bin / "pulumi"), *stack.up_args(), check=False,
+                      env=stack.pulumi.env, cwd=stack.pulumi.project_dir)
+    assert waiter.returncode != 0
+    assert "gave up waiting for the lock after 2 s" in waiter.stderr, waiter.stderr
+    assert f"@{socket.gethostname()} pid {holder.pid} since" in waiter.stderr, waiter.stderr
+    assert holder.poll() is None, "the waiter only gave up after the holder finished"
+    assert finish(holder, 300, tmp_path / "holder")[0] == 0
+
+
+# --- 2. an `up` killed with SIGKILL -----------------------------------------------------------------
+
+
+def test_sigkill_mid_up_stale_lock_then_documented_recovery_converges(tmp_path, db, sshd):
+    stack = make_stack(tmp_path, sshd, db.url, steps=4)
+    stack.set_delay(2)
+    run = stack.spawn(*stack.up_args(), out=tmp_path / "killed")
+    orphans: list[int] = []
+    try:
+        wait_for(lambda: stack.count("start", "step-1") == 1, 120, "step-1 to start")
+        orphans = sigkill_cli(run)
+        # Let the command in flight settle on the host before counting what ran.
+        time.sleep(3)
+    finally:
+        kill_group(run)
+        end_processes(orphans)
+    recorded = stack.step_names()
+    assert recorded == ["step-0"], recorded
+    assert stack.pending() == ["step-1"]
+
+    # The next up is refused with Pulumi's lock message naming the dead run.
+    refused = stack.pulumi.up(check=False)
+    assert refused.returncode != 0 and LOCKED in refused.stderr
+    assert f"(pid {run.pid})" in refused.stderr, refused.stderr
+    locks = db.state("locks", stack.pulumi.stack, env=stack.pulumi.env)
+    assert f"pid {run.pid}" in locks.stdout and "STALE: that process is gone" in locks.stdout, locks.stdout
+    # Waiting cannot help, and --wait-lock says so at once instead of sleeping to its deadline.
+    waited = db.state("wait-lock", "600", "--", str(stack.pulumi.bin / "pulumi"), *stack.up_args(), check=False,
+                      env=stack.pulumi.env, cwd=stack.pulumi.project_dir, timeout=120)
+    assert waited.returncode != 0 and "the lock is stale" in waited.stderr and f"pid {run.pid}" in waited.stderr
+
+    stack.set_delay(0)
+    unlocked_recovery(stack, db.state)
+    stack.pulumi.up()
+    assert_converged(stack, 4)
+    # Nothing created twice: what was in state before the kill never ran again; the one step that
+    # was in flight ran again (Pulumi could not know it finished: a pending create); none was lost.
+    assert stack.count("done", "step-0") == 1
+    assert stack.count("start", "step-1") == 2
+    for step in ("step-2", "step-3"):
+        assert stack.count("start", step) == 1 and stack.count("done", step) == 1, stack.log()
+
+
+def test_unlock_refuses_while_the_holder_runs(tmp_path, db, sshd):
+    stack = make_stack(tmp_path, sshd, db.url, steps=1)
+    stack.set_delay(3)
+    run = stack.spawn(*stack.up_args(), out=tmp_path / "running")
+    try:
+        wait_for(lambda: stack.count("start", "step-0") == 1, 120, "the run to start")
+        refused = db.state("unlock", stack.pulumi.stack, check=False, env=stack.pulumi.env, cwd=stack.pulumi.project_dir)
+        assert refused.returncode != 0, refused.stdout
+        assert "is held by a running process" in refused.stderr and f"pid {run.pid} since" in refused.stderr, refused.stderr
+        assert finish(run, 300, tmp_path / "running")[0] == 0, "unlock broke the running up"
+    finally:
+        kill_group(run)
+
+
+# --- 3. PostgreSQL stopped mid-`up` -----------------------------------------------------------------
+
+
+def test_postgres_stopped_mid_up_fails_clearly_not_corrupted_and_converges(tmp_path, sshd):
+    db = make_state_db()
+    try:
+        stack = make_stack(tmp_path, sshd, db.url, steps=3)
+        stack.set_delay(2)
+        run = stack.spawn(*stack.up_args(), out=tmp_path / "dbdown")
+        try:
+            wait_for(lambda: stack.count("start", "step-1") == 1, 120, "step-1 to start")
+            db.state("down")
+            rc, out, err = finish(run, 240, tmp_path / "dbdown")
+        finally:
+            kill_group(run)
+        assert rc != 0
+        assert "failed to save snapshot" in out and "connection refused" in out, out
+        db.state("up")
+        exported = stack.pulumi.export()  # parses: the last saved checkpoint is whole
+        assert exported["deployment"]["resources"], exported
+        stack.set_delay(0)
+        unlocked_recovery(stack, db.state)
+        stack.pulumi.up()
+        assert_converged(stack, 3)
+        assert stack.count("done", "step-0") == 1
+        assert stack.count("done", "step-2") == 1
+    finally:
+        remove_state_db(db)
+
+
+# --- 4. no secret in plaintext in the state table ---------------------------------------------------
+
+
+def test_no_secret_in_plaintext_anywhere_in_the_state_table(tmp_path, db, sshd):
+    stack = make_stack(tmp_path, sshd, db.url)
+    stack.pulumi.up()
+    assert stack.pulumi.outputs(show_secrets=True)["password"] == PASSWORD
+    rows = db.rows()
+    key_body = "".join(line for line in sshd.private_key.splitlines() if "-----" not in line)
+    needles = [PASSWORD, key_body[:40], key_body[-40:], "OPENSSH PRIVATE KEY"]
+    # The decoding is right: what is not secret is there in plaintext (so the search can fail).
+    assert any("sha256sum >" in text for text in rows.values())
+    assert any(str(stack.work) in text for text in rows.values())
+    for key, text in rows.items():
+        for needle in needles:
+            assert needle not in text, f"plaintext secret ({needle[:6]}...) in row {key}"
+    raw = "\n".join(data for _, data in db.sql("SELECT key, data::text FROM pulumi_state"))
+    for needle in needles:
+        assert needle not in raw
+
+
+# --- 5. moving stacks and backups ------------------------------------------------------------------
+
+
+def differences(a, b, path: str = "") -> list[str]:
+    """Where two JSON values differ, as paths (for a readable assertion message)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [d for k in sorted(set(a) | set(b)) for d in differences(a.get(k), b.get(k), f"{path}.{k}")]
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [d for i, (x, y) in enumerate(zip(a, b)) for d in differences(x, y, f"{path}[{i}]")]
+    return [] if a == b else [f"{path}: {str(a)[:120]} != {str(b)[:120]}"]
+
+
+def decrypted_export(pulumi: Pulumi) -> dict:
+    """`stack export --show-secrets`, in memory only. An import re-encrypts every secret (a fresh
+    nonce each), so the plain exports of two backends differ in ciphertext, and only there."""
+    return json.loads(pulumi.run("stack", "export", "-s", pulumi.stack, "--show-secrets").stdout)
+
+
+def assert_same_state(moved: Pulumi, original_export: dict, original_decrypted: dict) -> None:
+    assert decrypted_export(moved) == original_decrypted, "\n".join(differences(decrypted_export(moved), original_decrypted))
+    differ = differences(moved.export(), original_export)
+    assert differ and all(d.split(":", 1)[0].endswith(".ciphertext") for d in differ), "\n".join(differ)
+
+
+def test_file_backend_to_postgres_and_back_keeps_export_identical_and_up_a_noop(tmp_path, db, sshd):
+    file_url = f"file://{tmp_path / 'file-backend'}"
+    (tmp_path / "file-backend").mkdir()
+    stack = make_stack(tmp_path, sshd, file_url, name="moving")
+    stack.pulumi.up()
+    on_file, on_file_decrypted = stack.pulumi.export(), decrypted_export(stack.pulumi)
+    moving = tmp_path / "moving.json"
+    moving.write_text(json.dumps(on_file))  # secrets stay ciphertext in the file
+
+    # To PostgreSQL, as the README says: same project directory (Pulumi.moving.yaml keeps the
+    # passphrase's salt), `stack init` there, `stack import`.
+    to_pg = Pulumi(stack.pulumi.project_dir, tmp_path / "unused", stack="moving", env={"PULUMI_BACKEND_URL": db.url})
+    to_pg.run("stack", "init", "moving")
+    to_pg.run("stack", "import", "-s", "moving", "--file", str(moving))
+    assert_same_state(to_pg, on_file, on_file_decrypted)
+    assert_converged(Stack(to_pg, stack.work), 3)
+
+    # And back, into a fresh file backend.
+    (tmp_path / "file-backend-2").mkdir()
+    back_file = tmp_path / "back.json"
+    back_file.write_text(json.dumps(to_pg.export()))
+    back = Pulumi(stack.pulumi.project_dir, tmp_path / "unused", stack="moving",
+                  env={"PULUMI_BACKEND_URL": f"file://{tmp_path / 'file-backend-2'}"})
+    back.run("stack", "init", "moving")
+    back.run("stack", "import", "-s", "moving", "--file", str(back_file))
+    assert_same_state(back, to_pg.export(), decrypted_export(to_pg))
+    assert_converged(Stack(back, stack.work), 3)
+    for i in range(3):
+        assert stack.count("done", f"step-{i}") == 1  # created once, on the first file backend
+
+
+def test_pg_dump_and_restore_into_a_new_server_keeps_export_identical_and_up_a_noop(tmp_path, db, sshd):
+    stack = make_stack(tmp_path, sshd, db.url, name="backedup")
+    stack.pulumi.up()
+    before = stack.pulumi.export()
+    dump = tmp_path / "state.dump"
+    db.state("backup", str(dump))
+    assert dump.stat().st_mode & 0o777 == 0o600
+
+    # The database is lost: restore the dump into a new server, then point the stack at it.
+    other = make_state_db()
+    try:
+        other.state("restore", str(dump))
+        moved = Pulumi(stack.pulumi.project_dir, tmp_path / "unused", stack="backedup", env={"PULUMI_BACKEND_URL": other.url})
+        assert moved.export() == before
+        assert_converged(Stack(moved, stack.work), 3)
+        # And in place: the stack's rows lost, a restore over the database brings them back.
+        other.sql("DELETE FROM pulumi_state WHERE key ~ 'stacks/statetest/backedup'")
+        assert moved.run("stack", "export", "-s", "backedup", check=False).returncode != 0
+        other.state("restore", str(dump))
+        assert moved.export() == before
+        assert_converged(Stack(moved, stack.work), 3)
+    finally:
+        remove_state_db(other)
