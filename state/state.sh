@@ -442,9 +442,9 @@ cmd_wait_lock() {
   [ "${1:-}" = -- ] && shift
   [ "$#" -gt 0 ] || die "usage: state.sh wait-lock SECONDS -- COMMAND..."
   case "$seconds" in '' | *[!0-9]*) die "wait-lock: SECONDS must be a whole number, not '$seconds'" ;; esac
-  local deadline=$((SECONDS + seconds)) err rc pause=1 holders stale live
-  err=$(mktemp)
-  trap 'rm -f "$err"' RETURN
+  local deadline=$((SECONDS + seconds)) rc pause=1 holders stale live
+  err=$(mktemp)                      # global: the EXIT trap runs after this function returned
+  trap 'rm -f "$err"' EXIT
   while :; do
     rc=0
     # stdout streams as usual; stderr is held back until we know whether this was the lock error.
@@ -466,7 +466,9 @@ cmd_wait_lock() {
     done <<<"$holders"
     if [ -n "$stale" ] && [ -z "$live" ]; then
       cat "$err" >&2
-      die "the lock is stale: ${stale%; } (that process is gone). Waiting cannot help: clear it with ./novalab state unlock STACK" "$rc"
+      local stack
+      stack=$(sed -n 's|.*\.pulumi/locks/\(.*\)/[^/?]*\.json.*: created by .*|\1|p' "$err" | head -n1)
+      die "the lock is stale: ${stale%; } (that process is gone). Waiting cannot help: clear it with ./novalab state unlock ${stack:-STACK}" "$rc"
     fi
     if [ "$SECONDS" -ge "$deadline" ]; then
       cat "$err" >&2
