@@ -291,10 +291,13 @@ class ComputeHost(pulumi.ComponentResource):
         files = pulumi.Output.all(
             address, args.config_overrides, args.rabbit_password, args.nova_password, args.neutron_password
         ).apply(render)
+        # When the host leaves the stack, this step's delete stops its services (after the gate's
+        # delete took it out of nova); the files and packages stay.
         self.config = step(
             "config",
             [self.bridge],
             create=script_command("write_files.sh", sudo=ssh.sudo),
+            delete=script_command("restart_service.sh", "--stop", "nova-compute", L2_AGENT, sudo=ssh.sudo),
             stdin=pulumi.Output.secret(files.apply(lambda f: file_bundle(f.all))),
             logging=remote.Logging.STDOUT,  # paths only; stderr could echo input
         )
@@ -314,21 +317,27 @@ class ComputeHost(pulumi.ComponentResource):
             triggers=[pulumi.Output.secret(files.apply(lambda f: content_hash(f.agent)))],
         )
 
-        # 5. gate, on the controller; re-run whenever a restart happened.
+        # 5. gate, on the controller. A restart changes its command line (--after), which re-runs it
+        #    as an update: the gate is never replaced, so its delete runs only when the host leaves
+        #    the stack, and then takes the host out of nova (refusing while servers run there).
         clouds = pulumi.Output.secret(
             pulumi.Output.from_input(args.nova_password).apply(
                 lambda pw: render_clouds_yaml(nova_service_auth(args.services, pw))
+            )
+        )
+        gate_command = pulumi.Output.all(address, self.restart_nova.id, self.restart_agent.id).apply(
+            lambda v: script_command(
+                "gate_compute_host.sh", args.host_name, args.gate_timeout_seconds, "--with-l2-agent",
+                "--address", v[0], "--after", f"{v[1]},{v[2]}", sudo=ssh.sudo,
             )
         )
         self.gate = step(
             "gate",
             [self.restart_nova, self.restart_agent],
             connection=ssh.connection(args.controller_address, args.controller_host_key),
-            create=script_command(
-                "gate_compute_host.sh", args.host_name, args.gate_timeout_seconds, "--with-l2-agent", sudo=ssh.sudo
-            ),
+            create=gate_command,
+            delete=script_command("decommission_compute_host.sh", args.host_name, sudo=ssh.sudo),
             stdin=clouds,
-            triggers=[self.restart_nova.id, self.restart_agent.id],
         )
 
         facts = self.packages.stdout.apply(parse_facts)

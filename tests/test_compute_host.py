@@ -136,9 +136,31 @@ def test_gate_gets_nova_credentials_on_secret_stdin(one):
     assert secret
     auth = json.loads(clouds)["clouds"]["novalab"]["auth"]
     assert (auth["username"], auth["password"], auth["project_name"]) == ("nova", SECRETS["novalab:novaServicePassword"], "service")
-    assert gate["create"].endswith("gate_compute_host.sh compute-1 300 --with-l2-agent")
-    # Re-run the gate whenever a restart ran.
-    assert gate["triggers"] == ["compute-1-restart-nova-compute-id", "compute-1-restart-l2-agent-id"]
+    assert gate["create"].endswith(
+        "gate_compute_host.sh compute-1 300 --with-l2-agent --address 10.0.0.20"
+        " --after compute-1-restart-nova-compute-id,compute-1-restart-l2-agent-id"
+    )
+
+
+def test_a_restart_re_runs_the_gate_as_an_update_never_a_replacement(one):
+    # The restarts' ids are in the gate's command line, so a restart (a new id) changes the command:
+    # an update, which runs it again. A replacement would run the gate's delete: the decommission.
+    gate = one.mocks.named("compute-1-gate").inputs
+    assert "triggers" not in gate
+    assert "--after compute-1-restart-nova-compute-id,compute-1-restart-l2-agent-id" in gate["create"]
+
+
+def test_leaving_the_stack_takes_the_host_out_of_nova_then_stops_its_services(one):
+    gate = one.mocks.named("compute-1-gate").inputs
+    assert gate["delete"].endswith("decommission_compute_host.sh compute-1")
+    assert conn_of(one, "compute-1-gate")["host"] == "10.0.0.6"  # on the controller, with the gate's stdin
+    config = one.mocks.named("compute-1-config").inputs
+    assert config["delete"].endswith("restart_service.sh --stop nova-compute neutron-linuxbridge-agent")
+    # Deleted in reverse dependency order: the gate (decommission) before the config step (stop),
+    # and no other step deletes anything (packages and files stay).
+    assert "compute-1-config" in one.monitor.depends_on("compute-1-restart-nova-compute")
+    for step in ("packages", "bridge", "restart-nova-compute", "restart-l2-agent"):
+        assert "delete" not in one.mocks.named(f"compute-1-{step}").inputs, step
 
 
 def test_restart_triggers_are_secret_hashes_per_service(one):

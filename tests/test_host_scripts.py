@@ -253,9 +253,11 @@ def service_stub(bindir: Path, log: Path, running_after_restart: bool = True, li
         case "$2" in
           status) [ -e {state}/"$1" ] ;;
           start|restart) {'touch' if running_after_restart else 'true'} {state}/"$1" ;;
+          stop) rm -f {state}/"$1" ;;
         esac
         """,
     )
+    return state
 
 
 def libvirt_stubs(bindir: Path, log: Path) -> None:
@@ -359,6 +361,27 @@ def test_restart_fails_when_the_pid_file_names_a_dead_process(bindir, tmp_path):
     assert "is not running 1s after restart" in result.stderr
 
 
+def test_stop_mode_stops_each_running_service_and_leaves_the_rest(bindir, tmp_path):
+    log = tmp_path / "service.log"
+    state = service_stub(bindir, log)
+    (state / "nova-compute").touch()
+    (state / "neutron-linuxbridge-agent").touch()
+    (state / "libvirtd").touch()
+    result = run("restart_service.sh", "--stop", "nova-compute", "neutron-linuxbridge-agent", env=path_with(bindir))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["nova-compute stopped", "neutron-linuxbridge-agent stopped"]
+    assert sorted(p.name for p in state.iterdir()) == ["libvirtd"]  # only what was asked
+    again = run("restart_service.sh", "--stop", "nova-compute", env=path_with(bindir))  # idempotent
+    assert again.returncode == 0 and "nova-compute stop" not in log.read_text().splitlines()[-1:]
+
+
+def test_stop_mode_fails_naming_a_service_that_will_not_stop(bindir, tmp_path):
+    stub(bindir, "service", 'case "$2" in status) exit 0 ;; *) true ;; esac\n')  # always running
+    result = run("restart_service.sh", "--stop", "nova-compute", env=dict(path_with(bindir), NOVALAB_STOP_TIMEOUT="1"))
+    assert result.returncode == 1
+    assert "nova-compute still runs" in result.stderr and "1s after stop" in result.stderr
+
+
 # --- gate_compute_host.sh --------------------------------------------------------------------------
 
 CLOUDS = '{"clouds": {"novalab": {"auth": {"password": "gate-s3cret"}}}}\n'
@@ -369,7 +392,7 @@ def stub_no_nova_user(bindir: Path) -> None:
     stub(bindir, "id", 'if [ "${1:-}" = nova ]; then exit 1; fi; exec /usr/bin/id "$@"\n')
 
 
-def gate_stubs(bindir: Path, tmp_path: Path, up_after: int | None):
+def gate_stubs(bindir: Path, tmp_path: Path, up_after: int | None, host: str = "compute-1"):
     """openstack: `down` for the first `up_after` polls then `up` (never, if None); nova-manage maps
     the host on discover. Every call's argv and the clouds.yaml mode are logged."""
     log, count, mapped = tmp_path / "calls.log", tmp_path / "count", tmp_path / "mapped"
@@ -398,7 +421,7 @@ def gate_stubs(bindir: Path, tmp_path: Path, up_after: int | None):
           "cell_v2 discover_hosts --by-service") touch {mapped} ;;
           "cell_v2 list_hosts")
             echo "| Cell Name | Cell UUID | Hostname |"
-            [ -e {mapped} ] && echo "| cell1 | 1234 | compute-1 |" ;;
+            [ -e {mapped} ] && echo "| cell1 | 1234 | {host} |" ;;
         esac
         exit 0
         """,
@@ -544,3 +567,111 @@ def test_bridge_refuses_the_management_nic_and_a_missing_one(tmp_path, extra_add
     assert "holds the management address 10.0.0.20" in result.stderr
     assert "interface eth9 does not exist" in result.stderr
     assert result.stdout.strip().endswith("1")  # management address untouched
+
+
+# --- decommission_compute_host.sh ------------------------------------------------------------------
+
+
+def decommission_stubs(bindir: Path, tmp_path: Path, servers: str = "", servers_after_disable: str = "") -> Path:
+    """openstack as nova would answer: one nova-compute service and one agent on compute-3; the
+    servers on the host before the disable, and after it. Every call is logged."""
+    log, disabled = tmp_path / "calls.log", tmp_path / "disabled"
+    stub(
+        bindir,
+        "openstack",
+        f"""\
+        echo "openstack $*" >> {log}
+        grep -q gate-s3cret "$OS_CLIENT_CONFIG_FILE" || {{ echo "no credentials" >&2; exit 1; }}
+        case "$*" in
+          *"server list --all-projects --host compute-3"*)
+            if [ -e {disabled} ]; then printf '%s' {shlex_quote(servers_after_disable)}; else printf '%s' {shlex_quote(servers)}; fi ;;
+          *"compute service list --service nova-compute --host compute-3"*) echo svc-uuid-3 ;;
+          *"compute service set --disable"*) touch {disabled} ;;
+          *"network agent list --host compute-3"*) echo agent-uuid-3 ;;
+        esac
+        """,
+    )
+    return log
+
+
+def shlex_quote(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text)
+
+
+def test_decommission_refuses_while_a_server_runs_there_and_changes_nothing(bindir, tmp_path):
+    log = decommission_stubs(bindir, tmp_path, servers="c0ffee server-x ACTIVE\n")
+    result = run("decommission_compute_host.sh", "compute-3", stdin=CLOUDS, env=path_with(bindir))
+    assert result.returncode == 1
+    assert "compute host compute-3 still runs servers" in result.stderr and "c0ffee server-x ACTIVE" in result.stderr
+    calls = log.read_text()
+    assert "service set" not in calls and "delete" not in calls
+
+
+def test_decommission_disables_then_deletes_the_service_and_the_agents(bindir, tmp_path):
+    log = decommission_stubs(bindir, tmp_path)
+    result = run("decommission_compute_host.sh", "compute-3", stdin=CLOUDS, env=path_with(bindir))
+    assert result.returncode == 0, result.stderr
+    calls = log.read_text().splitlines()
+    disable = next(i for i, c in enumerate(calls) if "compute service set --disable" in c)
+    delete = next(i for i, c in enumerate(calls) if "compute service delete svc-uuid-3" in c)
+    assert disable < delete
+    assert "openstack network agent delete agent-uuid-3" in calls
+    assert "compute host compute-3 is out of nova" in result.stdout
+    assert "gate-s3cret" not in log.read_text()  # credentials only in the 0600 file
+
+
+def test_decommission_undoes_its_disable_when_a_server_lands_meanwhile(bindir, tmp_path):
+    log = decommission_stubs(bindir, tmp_path, servers_after_disable="beef server-y BUILD\n")
+    result = run("decommission_compute_host.sh", "compute-3", stdin=CLOUDS, env=path_with(bindir))
+    assert result.returncode == 1 and "beef server-y BUILD" in result.stderr
+    calls = log.read_text()
+    assert "compute service set --enable compute-3 nova-compute" in calls
+    assert "compute service delete" not in calls
+
+
+# --- the gate's placement check -------------------------------------------------------------------
+
+
+def placement_stubs(bindir: Path, tmp_path: Path, inventory_on_look: int | None) -> Path:
+    """The gate stubs for compute-9, at 10.0.0.23 where a stale hypervisor of an earlier host
+    (compute-3) also sits; compute-9's provider gets inventory on look N (never, if None)."""
+    log = gate_stubs(bindir, tmp_path, up_after=0, host="compute-9")
+    looks = tmp_path / "inventory-looks"
+    limit = -1 if inventory_on_look is None else inventory_on_look - 1
+    extra = f"""\
+        case "$*" in
+          "resource provider inventory list --help") exit 0 ;;
+          *"hypervisor list -f value -c ID -c Host IP") printf 'old-rp 10.0.0.23\\nnew-rp 10.0.0.23\\nother 10.0.0.21\\n' ;;
+          *"hypervisor show old-rp -f value -c service_host") echo compute-3 ;;
+          *"hypervisor show new-rp -f value -c service_host") echo compute-9 ;;
+          "resource provider inventory list old-rp"*) printf 'VCPU\\nMEMORY_MB\\n' ;;
+          "resource provider inventory list new-rp -f value -c resource_class")
+            n=$(cat {looks} 2>/dev/null || echo 0); echo $((n + 1)) > {looks}
+            if [ {limit} -ge 0 ] && [ "$n" -ge {limit} ]; then printf 'VCPU\\nMEMORY_MB\\nDISK_GB\\n'; fi ;;
+        esac
+        """
+    openstack = bindir / "openstack"
+    openstack.write_text(openstack.read_text().replace("esac\n", "esac\n" + textwrap.dedent(extra), 1))
+    return looks
+
+
+def test_gate_waits_for_its_own_resource_provider_to_have_inventory(bindir, tmp_path):
+    looks = placement_stubs(bindir, tmp_path, inventory_on_look=3)
+    env = dict(path_with(bindir), NOVALAB_GATE_POLL_SECONDS="0", NOVALAB_LOCK_DIR=str(tmp_path))
+    result = run("gate_compute_host.sh", "compute-9", "30", "--with-l2-agent", "--address", "10.0.0.23",
+                 "--after", "r1,r2", stdin=CLOUDS, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "gate after restarts: r1,r2" in result.stdout
+    assert "compute host compute-9 is up and mapped to its cell" in result.stdout
+    assert looks.read_text().strip() == "3"  # the stale provider's inventory never counted
+
+
+def test_gate_times_out_when_a_stale_record_keeps_the_provider_without_inventory(bindir, tmp_path):
+    placement_stubs(bindir, tmp_path, inventory_on_look=None)
+    env = dict(path_with(bindir), NOVALAB_GATE_POLL_SECONDS="0.2", NOVALAB_LOCK_DIR=str(tmp_path))
+    result = run("gate_compute_host.sh", "compute-9", "1", "--address", "10.0.0.23", stdin=CLOUDS, env=env)
+    assert result.returncode == 1
+    assert "placement inventory: no" in result.stderr
+    assert "an earlier compute service on this machine may still hold the provider's name" in result.stderr

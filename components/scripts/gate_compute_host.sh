@@ -1,13 +1,28 @@
 #!/usr/bin/env bash
 # Tutorial "Final check", on the controller (the api-node): map the compute host into its cell and
 # wait until it is `up` in the compute service list. Nothing is booted on a host that fails this.
-# Usage: gate_compute_host.sh HOST TIMEOUT_SECONDS [--with-l2-agent]
+# Usage: gate_compute_host.sh HOST TIMEOUT_SECONDS [--with-l2-agent] [--address IP] [--after IDS]
+#   --with-l2-agent  the host's neutron L2 agent must be alive too (a server needs its port plugged)
+#   --address IP     the host's resource provider must have inventory in placement: found as the
+#                    hypervisor at IP whose service host is HOST (a stale record of an earlier host
+#                    on the same machine takes the provider's name, and the new one gets none)
+#   --after IDS      the restarts this run follows; only there so that a restart re-runs the gate
 # stdin: a clouds.yaml with the nova service user's credentials (kept in a 0600 temp file, removed
 # on exit; never in argv or the environment).
 set -euo pipefail
 
-[ "$#" -ge 2 ] || { echo "usage: $0 HOST TIMEOUT_SECONDS [--with-l2-agent] < clouds.yaml" >&2; exit 2; }
-host=$1 timeout=$2 check_agent=${3:-}
+usage="usage: $0 HOST TIMEOUT_SECONDS [--with-l2-agent] [--address IP] [--after IDS] < clouds.yaml"
+[ "$#" -ge 2 ] || { echo "$usage" >&2; exit 2; }
+host=$1 timeout=$2 check_agent="" address=""
+shift 2
+while [ "$#" -gt 0 ]; do
+  case "$1" in
+    --with-l2-agent) check_agent=$1; shift ;;
+    --address) address=$2; shift 2 ;;
+    --after) echo "gate after restarts: $2"; shift 2 ;;
+    *) echo "$usage" >&2; exit 2 ;;
+  esac
+done
 poll=${NOVALAB_GATE_POLL_SECONDS:-5}
 
 workdir=$(mktemp -d)
@@ -36,7 +51,24 @@ discover_hosts() {
   ) 9>"$lock_dir/novalab-discover-hosts.lock" >"$workdir/discover.out" 2>&1
 }
 
-state="" mapped="" agent=""
+# The hypervisor (= resource provider) at $address whose service host is $host has inventory.
+# Without the placement CLI plugin (osc-placement) this cannot be seen: said once, then not checked.
+inventory_ok() {
+  if ! openstack resource provider inventory list --help >/dev/null 2>&1; then
+    [ -n "${told_no_placement:-}" ] || echo "note: no osc-placement on $(hostname): the placement inventory of $host is not checked"
+    told_no_placement=yes
+    return 0
+  fi
+  local id
+  for id in $(openstack --os-compute-api-version 2.53 hypervisor list -f value -c ID -c "Host IP" 2>/dev/null | awk -v a="$address" '$2 == a {print $1}'); do
+    [ "$(openstack --os-compute-api-version 2.53 hypervisor show "$id" -f value -c service_host 2>/dev/null)" = "$host" ] || continue
+    openstack resource provider inventory list "$id" -f value -c resource_class 2>/dev/null |
+      awk '$1 == "MEMORY_MB" {found = 1} END {exit !found}' && return 0
+  done
+  return 1
+}
+
+state="" mapped="" agent="" inventory=""
 deadline=$((SECONDS + timeout))
 while :; do
   state=$(openstack compute service list --service nova-compute --host "$host" -f value -c State 2>/dev/null || true)
@@ -47,15 +79,20 @@ while :; do
         mapped=yes
       fi
     fi
-    if [ -n "$mapped" ]; then
-      [ "$check_agent" = --with-l2-agent ] || break
+    if [ -n "$mapped" ] && [ -n "$check_agent" ]; then
       agent=$(openstack network agent list --host "$host" --agent-type linux-bridge -f value -c Alive 2>/dev/null || true)
-      case "$agent" in True|":-)") break ;; esac
+    fi
+    if [ -n "$mapped" ] && { [ -z "$check_agent" ] || [ "$agent" = True ] || [ "$agent" = ":-)" ]; }; then
+      if [ -z "$address" ] || inventory_ok; then inventory=yes; break; fi
+      inventory=no
     fi
   fi
   if [ "$SECONDS" -ge "$deadline" ]; then
     {
-      echo "compute host $host did not pass the gate within ${timeout}s (state: '${state:-absent}', cell mapping: ${mapped:-no}${check_agent:+, l2 agent alive: ${agent:-absent}})."
+      echo "compute host $host did not pass the gate within ${timeout}s (state: '${state:-absent}', cell mapping: ${mapped:-no}${check_agent:+, l2 agent alive: ${agent:-absent}}${address:+, placement inventory: ${inventory:-not checked yet}})."
+      if [ "$inventory" = no ]; then
+        echo "its resource provider has no inventory: an earlier compute service on this machine may still hold the provider's name (openstack compute service list; delete the stale one)"
+      fi
       echo "compute service list on the controller:"
       openstack compute service list 2>&1 || true
       if [ -z "$mapped" ] && [ -s "$workdir/discover.out" ]; then

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Tutorial "Final check": `service nova-compute restart` (and the neutron L2 agent).
 # Usage: restart_service.sh SERVICE [TIMEOUT_SECONDS]
+#        restart_service.sh --stop SERVICE...    (a host leaving the stack: its services stop)
 # Uses systemd when it runs, else the package's init script. nova-compute needs libvirtd, so it is
-# started (and waited for) first. Fails when SERVICE is not running afterwards, or dies right away.
+# started (and waited for) first. Fails when SERVICE is not running afterwards, or dies right away;
+# --stop fails when one is still running after NOVALAB_STOP_TIMEOUT seconds (60).
 set -euo pipefail
 
-[ "$#" -ge 1 ] || { echo "usage: $0 SERVICE [TIMEOUT_SECONDS]" >&2; exit 2; }
-service=$1 timeout=${2:-60}
+[ "$#" -ge 1 ] || { echo "usage: $0 SERVICE [TIMEOUT_SECONDS] | --stop SERVICE..." >&2; exit 2; }
+stop_mode=""
+if [ "$1" = --stop ]; then stop_mode=yes; shift; fi
+service=${1:-} timeout=${2:-60}
 
 have_systemd() { [ -d /run/systemd/system ]; }
 
@@ -49,6 +53,19 @@ start_libvirt() {
     sleep 2
   done
 }
+
+if [ -n "$stop_mode" ]; then
+  for service in "$@"; do
+    if running "$service"; then svc stop "$service" || true; fi
+    deadline=$((SECONDS + ${NOVALAB_STOP_TIMEOUT:-60}))
+    while running "$service"; do
+      [ "$SECONDS" -lt "$deadline" ] || { echo "$service still runs on $(hostname) ${NOVALAB_STOP_TIMEOUT:-60}s after stop" >&2; exit 1; }
+      sleep 1
+    done
+    echo "$service stopped"
+  done
+  exit 0
+fi
 
 [ "$service" = nova-compute ] && start_libvirt
 
