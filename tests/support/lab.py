@@ -63,20 +63,9 @@ def openstack(*args: str) -> str:
 
 
 def lab_stack() -> dict[str, Any]:
-    """Pulumi.lab.yaml's config, as `lab/lab up` last wrote it (host names, addresses, host keys)."""
-    return yaml.safe_load((ROOT / "Pulumi.lab.yaml").read_text())["config"]
-
-
-def lab_stack_config(state: Path = LAB_DIR) -> dict[str, Any]:
-    """Pulumi.lab.yaml plus the secrets `lab/lab up` generated (what `pulumi config set --secret`
-    would hold)."""
-    cfg = lab_stack()
-    secrets = state / "secrets"
-    cfg["novalab:rabbitPassword"] = (secrets / "rabbit").read_text().strip()
-    cfg["novalab:novaServicePassword"] = (secrets / "svc-nova").read_text().strip()
-    cfg["novalab:neutronServicePassword"] = (secrets / "svc-neutron").read_text().strip()
-    cfg["novalab:sshPrivateKey"] = (state / "ssh" / "id_ed25519").read_text()
-    return cfg
+    """The lab stack's config as `lab/lab up` last wrote it beside the lab (Pulumi.lab.yaml with this
+    lab's hosts, addresses and host keys; no secrets)."""
+    return yaml.safe_load((LAB_DIR / "Pulumi.lab.yaml").read_text())["config"]
 
 
 def ssh_pinned(address: str, host_key: str, known_hosts: Path, *command: str) -> subprocess.CompletedProcess:
