@@ -320,8 +320,9 @@ EOF
       [ -d "$dir/$LOCK_DIR" ] || return 0
       while IFS= read -r -d '' f; do
         # Pulumi writes the lock as compact JSON with these four fields.
+        # (no newline at its end: awk, not `read`, takes the last line)
         sed -n 's/.*"pid":\([0-9]*\).*"username":"\([^"]*\)".*"hostname":"\([^"]*\)".*"timestamp":"\([^"]*\)".*/\2\t\3\t\1\t\4/p' "$f" |
-          while IFS= read -r line; do printf '%s\t%s\n' "${f#"$dir"/}" "$line"; done
+          awk -v key="${f#"$dir"/}" '{print key "\t" $0}'
       done < <(find "$dir/$LOCK_DIR" -type f -name '*.json' -print0 | sort -z)
       ;;
     *) die "locks: only postgres:// and file:// backends can be read here (not ${url%%://*}://)" ;;

@@ -329,6 +329,26 @@ def test_sigkill_mid_up_stale_lock_then_documented_recovery_converges(tmp_path, 
         assert stack.count("start", step) == 1 and stack.count("done", step) == 1, stack.log()
 
 
+def test_a_stale_lock_on_the_file_backend_is_reported_and_cleared_the_same_way(tmp_path, db, sshd):
+    (tmp_path / "files").mkdir()
+    stack = make_stack(tmp_path, sshd, f"file://{tmp_path / 'files'}", steps=2)
+    stack.set_delay(2)
+    run = stack.spawn(*stack.up_args(), out=tmp_path / "killed")
+    orphans: list[int] = []
+    try:
+        wait_for(lambda: stack.count("start", "step-0") == 1, 120, "step-0 to start")
+        orphans = sigkill_cli(run)
+    finally:
+        kill_group(run)
+        end_processes(orphans)
+    locks = db.state("locks", stack.pulumi.stack, env=stack.pulumi.env)
+    assert f"pid {run.pid} since" in locks.stdout and "STALE" in locks.stdout, locks.stdout
+    unlocked_recovery(stack, db.state)
+    stack.set_delay(0)
+    stack.pulumi.up()
+    assert_converged(stack, 2)
+
+
 def test_unlock_refuses_while_the_holder_runs(tmp_path, db, sshd):
     stack = make_stack(tmp_path, sshd, db.url, steps=1)
     stack.set_delay(3)
