@@ -143,17 +143,19 @@ first_time_setup() {
 }
 
 ensure_role_and_database() {
-  local password
-  # The password goes to the server on psql's stdin (printf is a shell builtin: no command line).
-  password=$(awk -F: 'NR == 1 {print $5}' "$PASSFILE")
-  [ -n "$password" ] || die "$PASSFILE holds no password"
   {
-    printf "SELECT 'CREATE ROLE %s LOGIN' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '%s')\\\\gexec\n" "$ROLE" "$ROLE"
-    printf "ALTER ROLE %s WITH LOGIN PASSWORD '%s';\n" "$ROLE" "$password"
-    printf "SELECT 'CREATE DATABASE %s OWNER %s' WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '%s')\\\\gexec\n" \
+    printf "SELECT 'CREATE ROLE %s LOGIN' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '%s')\\gexec\n" "$ROLE" "$ROLE"
+    printf "SELECT 'CREATE DATABASE %s OWNER %s' WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '%s')\\gexec\n" \
       "$DATABASE" "$ROLE" "$DATABASE"
     printf 'REVOKE ALL ON DATABASE %s FROM PUBLIC;\n' "$DATABASE"
   } | superuser_psql >/dev/null
+  role_psql -q -A -t -c 'SELECT 1' >/dev/null 2>&1 && return 0
+  # First time (or a new passfile): the role gets the file's password. It reaches the server on
+  # psql's stdin only (printf is a shell builtin: no command line), and log_statement is none.
+  local password
+  password=$(awk -F: 'NR == 1 {print $5}' "$PASSFILE")
+  [ -n "$password" ] || die "$PASSFILE holds no password"
+  printf "ALTER ROLE %s WITH LOGIN PASSWORD '%s';\n" "$ROLE" "$password" | superuser_psql >/dev/null
 }
 
 cmd_up() {
@@ -199,6 +201,7 @@ backend_url() {
 cmd_backend_url() {
   configured || exit 1
   accepting || die "novalab's state database ($STATE_DIR) is down: run ./novalab state up (or set PULUMI_BACKEND_URL to use another backend)" 2
+  [ -r "$PASSFILE" ] || die "cannot read $PASSFILE (the state database's password file): run as its owner, or set PULUMI_BACKEND_URL" 2
   backend_url
 }
 
