@@ -34,6 +34,7 @@ from .render import (
     ServiceAuth,
     content_hash,
     file_bundle,
+    nova_migration_files,
     render_bridge_stanza,
     render_clouds_yaml,
     render_linuxbridge_agent_ini,
@@ -62,16 +63,19 @@ class Passwords:
     rabbit: str
     nova: str
     neutron: Optional[str] = None
+    migration_key: Optional[str] = None  # nova's SSH key between compute hosts
 
 
 @dataclass(frozen=True)
 class HostFiles:
     nova: tuple[ManagedFile, ...]
     agent: tuple[ManagedFile, ...]
+    # Read by ssh when nova copies a disk, not by a service: no restart when they change.
+    nova_ssh: tuple[ManagedFile, ...] = ()
 
     @property
     def all(self) -> tuple[ManagedFile, ...]:
-        return self.nova + self.agent
+        return self.nova + self.agent + self.nova_ssh
 
 
 def nova_service_auth(services: ServicesConfig, password: str) -> ServiceAuth:
@@ -146,7 +150,8 @@ def render_host_files(
         ManagedFile(NEUTRON_CONF, neutron_conf, "root", "neutron", "0640"),
         ManagedFile(LINUXBRIDGE_AGENT_INI, agent_ini, "root", "neutron", "0640"),
     )
-    return HostFiles(nova=nova, agent=agent)
+    nova_ssh = nova_migration_files(pw.migration_key) if pw.migration_key else ()
+    return HostFiles(nova=nova, agent=agent, nova_ssh=nova_ssh)
 
 
 _FACT = re.compile(r"^novalab-facts (.*)$", re.M)
@@ -214,6 +219,7 @@ class ComputeHostArgs:
     rabbit_password: pulumi.Input[str]
     nova_password: pulumi.Input[str]
     neutron_password: Optional[pulumi.Input[str]] = None
+    nova_migration_key: Optional[pulumi.Input[str]] = None  # a secret Output (render.nova_migration_files)
     host_key: Optional[pulumi.Input[str]] = None
     controller_host_key: Optional[pulumi.Input[str]] = None
     # {<file>: {<section>: {<key>: <value>}}} (overrides.py); a secret Output when set as a secret.
@@ -284,12 +290,14 @@ class ComputeHost(pulumi.ComponentResource):
 
         # 3. config files: rendered from secrets, so the bundle and its hashes are secrets too.
         def render(values: list) -> HostFiles:
-            addr, overrides, rabbit, nova, neutron = values
+            addr, overrides, rabbit, nova, neutron, migration_key = values
             spec = HostSpec(args.host_name, addr, args.virt_type)
-            return render_host_files(spec, args.services, args.network, Passwords(rabbit, nova, neutron), overrides)
+            pw = Passwords(rabbit, nova, neutron, migration_key)
+            return render_host_files(spec, args.services, args.network, pw, overrides)
 
         files = pulumi.Output.all(
-            address, args.config_overrides, args.rabbit_password, args.nova_password, args.neutron_password
+            address, args.config_overrides, args.rabbit_password, args.nova_password, args.neutron_password,
+            args.nova_migration_key,
         ).apply(render)
         # When the host leaves the stack, this step's delete stops its services (after the gate's
         # delete took it out of nova); the files and packages stay.

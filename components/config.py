@@ -27,12 +27,15 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from .render import openssh_public_key
 from .overrides import Overrides, merge_overrides, normalize_overrides, override_problems
 
 NAMESPACE = "novalab"
 
 # Keys that hold secrets: set them with `pulumi config set --secret`, never in plain text.
-SECRET_KEYS = ("rabbitPassword", "novaServicePassword", "neutronServicePassword", "sshPrivateKey")
+SECRET_KEYS = (
+    "rabbitPassword", "novaServicePassword", "neutronServicePassword", "sshPrivateKey", "novaMigrationSshKey",
+)
 
 # The m1 sizes' one source, in the policy pack's folder (the pack reads it too).
 M1_FLAVORS_FILE = Path(__file__).resolve().parent.parent / "policies" / "m1_flavors.txt"
@@ -339,6 +342,8 @@ class StackConfig(_Model):
     nova_service_password: SecretStr
     neutron_service_password: Optional[SecretStr] = None
     ssh_private_key: Optional[SecretStr] = None
+    # nova's SSH key between compute hosts: resize and cold migration copy the disk over it.
+    nova_migration_ssh_key: Optional[SecretStr] = None
 
     # Config keys the stack holds as secrets (`pulumi config set --secret`, with or without --path).
     _secret_keys: frozenset[str] = PrivateAttr(default=frozenset())
@@ -460,6 +465,15 @@ def _cross_checks(data: dict) -> list[str]:
         value = data.get(name)
         if isinstance(value, str) and (not value or "\n" in value):
             problems.append(f"{name}: must be a non-empty single line")
+    migration_key = data.get("novaMigrationSshKey")
+    if isinstance(migration_key, str):
+        try:
+            openssh_public_key(migration_key)
+        except ValueError as e:  # the message never holds the key
+            problems.append(
+                f"novaMigrationSshKey: {e}; make one with `ssh-keygen -t ed25519 -N '' -f nova_migration` "
+                "and `pulumi config set --secret novalab:novaMigrationSshKey < nova_migration`"
+            )
     return problems
 
 

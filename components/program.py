@@ -144,6 +144,7 @@ def host_args(cfg: StackConfig, index: int, host: ComputeHostConfig, ssh: SshAcc
         rabbit_password=secret(cfg.rabbit_password),
         nova_password=secret(cfg.nova_service_password),
         neutron_password=secret(cfg.neutron_service_password),
+        nova_migration_key=secret(cfg.nova_migration_ssh_key),
         config_overrides=pulumi.Output.secret(overrides) if overrides_secret else overrides,
         gate_timeout_seconds=cfg.rollout.gate_timeout_seconds,
         after=after,

@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
+import struct
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Optional
 from urllib.parse import quote, urlsplit
@@ -284,3 +286,68 @@ def service_auth_url(keystone_url: str) -> str:
     """keystoneauth discovers the version from the root URL; keep what the user gave, minus a slash."""
     parts = urlsplit(keystone_url)
     return keystone_url.rstrip("/") if parts.path in ("", "/") else keystone_url
+
+
+# --- nova's SSH between compute hosts (resize and cold migration copy disks over it) ---------------
+
+NOVA_SSH_DIR = "/var/lib/nova/.ssh"  # nova's home is /var/lib/nova on Debian, Ubuntu and RHEL alike
+_OPENSSH_ARMOR = re.compile(r"-----BEGIN OPENSSH PRIVATE KEY-----(.*?)-----END OPENSSH PRIVATE KEY-----", re.S)
+
+
+def openssh_public_key(private_key: str) -> str:
+    """The public half ("ssh-ed25519 AAAA...") of an unencrypted OpenSSH private key: the
+    openssh-key-v1 format carries it in clear, so no crypto library is needed. ValueError when the
+    text is not such a key, or is passphrase-protected (nova uses it unattended)."""
+    match = _OPENSSH_ARMOR.search(private_key)
+    if not match:
+        raise ValueError("not an OpenSSH private key (-----BEGIN OPENSSH PRIVATE KEY-----)")
+    try:
+        data = base64.b64decode("".join(match.group(1).split()), validate=True)
+    except ValueError:
+        raise ValueError("the OpenSSH private key is not valid base64") from None
+    magic = b"openssh-key-v1\0"
+    if not data.startswith(magic):
+        raise ValueError("not an openssh-key-v1 private key")
+    pos = len(magic)
+
+    def string() -> bytes:
+        nonlocal pos
+        if pos + 4 > len(data):
+            raise ValueError("the OpenSSH private key is truncated")
+        size = struct.unpack(">I", data[pos : pos + 4])[0]
+        value = data[pos + 4 : pos + 4 + size]
+        if len(value) != size:
+            raise ValueError("the OpenSSH private key is truncated")
+        pos += 4 + size
+        return value
+
+    cipher, _kdf, _kdf_options = string(), string(), string()
+    if cipher != b"none":
+        raise ValueError("the OpenSSH private key has a passphrase; nova needs one without (ssh-keygen -N '')")
+    pos += 4  # number of keys
+    blob = string()
+    key_type = blob[4 : 4 + struct.unpack(">I", blob[:4])[0]].decode("ascii", "replace")
+    return f"{key_type} {base64.b64encode(blob).decode()}"
+
+
+def render_nova_ssh_config() -> str:
+    """nova's ~/.ssh/config: its migration key; a peer's host key is learned on first use."""
+    return (
+        HEADER
+        + "Host *\n"
+        + f"    IdentityFile {NOVA_SSH_DIR}/id_novalab_migration\n"
+        + "    IdentitiesOnly yes\n"
+        + "    StrictHostKeyChecking accept-new\n"
+        + "    BatchMode yes\n"
+    )
+
+
+def nova_migration_files(private_key: str) -> tuple[ManagedFile, ...]:
+    """The same key on every host, so each trusts the others without any host knowing the rest:
+    adding a host touches no other host."""
+    public = openssh_public_key(private_key)
+    return (
+        ManagedFile(f"{NOVA_SSH_DIR}/id_novalab_migration", private_key.rstrip("\n") + "\n", "nova", "nova", "0600"),
+        ManagedFile(f"{NOVA_SSH_DIR}/authorized_keys", f"{public} novalab-nova-migration\n", "nova", "nova", "0600"),
+        ManagedFile(f"{NOVA_SSH_DIR}/config", render_nova_ssh_config(), "nova", "nova", "0600"),
+    )

@@ -123,6 +123,17 @@ def test_write_files_changes_nothing_when_one_record_is_bad(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.conf"]
 
 
+def test_write_files_makes_a_missing_directory_for_its_file(tmp_path):
+    # nova's ~/.ssh does not exist on a fresh host: made with the key's owner and 0700, as ssh wants.
+    ssh_dir, existing = tmp_path / "home" / ".ssh", tmp_path / "etc"
+    existing.mkdir(mode=0o755)
+    result = run("write_files.sh", stdin=bundle((ssh_dir / "id_key", "key\n", "0600"), (existing / "a.conf", "x\n", "0640")))
+    assert result.returncode == 0, result.stderr
+    assert stat.S_IMODE(ssh_dir.stat().st_mode) == 0o700
+    assert ssh_dir.stat().st_uid == os.getuid() and ssh_dir.stat().st_gid == os.getgid()
+    assert stat.S_IMODE(existing.stat().st_mode) == 0o755  # an existing directory is left as it is
+
+
 def test_write_files_rejects_relative_paths(tmp_path):
     result = run("write_files.sh", stdin=f"etc/x {ME} {MY_GROUP} 0640 eA==\n")
     assert result.returncode == 2 and "not an absolute path" in result.stderr
@@ -392,7 +403,7 @@ def stub_no_nova_user(bindir: Path) -> None:
     stub(bindir, "id", 'if [ "${1:-}" = nova ]; then exit 1; fi; exec /usr/bin/id "$@"\n')
 
 
-def gate_stubs(bindir: Path, tmp_path: Path, up_after: int | None, host: str = "compute-1"):
+def gate_stubs(bindir: Path, tmp_path: Path, up_after: int | None, host: str = "compute-1", heartbeat: str = "$now"):
     """openstack: `down` for the first `up_after` polls then `up` (never, if None); nova-manage maps
     the host on discover. Every call's argv and the clouds.yaml mode are logged."""
     log, count, mapped = tmp_path / "calls.log", tmp_path / "count", tmp_path / "mapped"
@@ -406,7 +417,8 @@ def gate_stubs(bindir: Path, tmp_path: Path, up_after: int | None, host: str = "
         case "$*" in
           "compute service list --service nova-compute --host"*)
             n=$(cat {count} 2>/dev/null || echo 0); echo $((n + 1)) > {count}
-            if [ {limit} -ge 0 ] && [ "$n" -ge {limit} ]; then echo up; else echo down; fi ;;
+            now=$(date -u +%Y-%m-%dT%H:%M:%S.000000)
+            if [ {limit} -ge 0 ] && [ "$n" -ge {limit} ]; then echo "up {heartbeat}"; else echo "down $now"; fi ;;
           "network agent list"*) echo True ;;
           "compute service list") echo "| nova-compute | compute-1 | nova | enabled | down |" ;;
         esac
@@ -448,6 +460,16 @@ def test_gate_maps_the_host_and_waits_until_it_is_up(bindir, tmp_path):
     assert list(scratch.iterdir()) == []  # the 0600 clouds.yaml (and its directory) are gone
 
 
+def test_gate_does_not_take_an_up_from_before_it_started(bindir, tmp_path):
+    # A restarted nova-compute that cannot reach the message bus still shows `up` from its last
+    # report before the restart: that must not pass.
+    gate_stubs(bindir, tmp_path, up_after=0, heartbeat="2020-01-01T00:00:00.000000")
+    env = dict(path_with(bindir), NOVALAB_GATE_POLL_SECONDS="0.2", NOVALAB_LOCK_DIR=str(tmp_path))
+    result = run("gate_compute_host.sh", "compute-1", "1", stdin=CLOUDS, env=env)
+    assert result.returncode == 1
+    assert "state: 'up, last heartbeat before the gate started'" in result.stderr
+
+
 def test_gate_times_out_naming_the_host_and_showing_the_service_list(bindir, tmp_path):
     gate_stubs(bindir, tmp_path, up_after=None)
     env = dict(path_with(bindir), NOVALAB_GATE_POLL_SECONDS="0.2")
@@ -471,7 +493,7 @@ def test_gates_running_at_once_map_their_hosts_one_at_a_time(bindir, tmp_path):
         esac
         exit 0
         """)
-    stub(bindir, "openstack", 'case "$*" in "compute service list --service"*) echo up ;; esac\n')
+    stub(bindir, "openstack", 'case "$*" in "compute service list --service"*) echo "up $(date -u +%FT%T)" ;; esac\n')
     stub_no_nova_user(bindir)
     env = dict(os.environ, **path_with(bindir), NOVALAB_GATE_POLL_SECONDS="0", NOVALAB_LOCK_DIR=str(tmp_path))
     clouds = tmp_path / "clouds.yaml"

@@ -34,6 +34,7 @@ SECRET_SOURCES = {  # stack key -> where the lab keeps its value
     "novalab:novaServicePassword": "secrets/svc-nova",
     "novalab:neutronServicePassword": "secrets/svc-neutron",
     "novalab:sshPrivateKey": "ssh/id_ed25519",
+    "novalab:novaMigrationSshKey": "ssh/nova_migration",
     "openstack:password": "secrets/admin",
 }
 

@@ -68,10 +68,23 @@ inventory_ok() {
   return 1
 }
 
+# `up` only counts with a heartbeat from after the gate started: right after a restart the service
+# still shows `up` from its last report before it (for service_down_time, a minute), even when the
+# restarted process cannot reach the message bus.
+started=$(date -u +%s)
+fresh_up() {  # fresh_up "STATE UPDATED_AT"
+  local state=${1%% *} updated=${1#* } at
+  [ "$state" = up ] || return 1
+  at=$(TZ=UTC date -d "$updated" +%s 2>/dev/null) || return 0  # no usable time: the state alone
+  [ "$at" -ge $((started - 2)) ]
+}
+
 state="" mapped="" agent="" inventory=""
 deadline=$((SECONDS + timeout))
 while :; do
-  state=$(openstack compute service list --service nova-compute --host "$host" -f value -c State 2>/dev/null || true)
+  service=$(openstack compute service list --service nova-compute --host "$host" -f value -c State -c "Updated At" 2>/dev/null || true)
+  state=${service%% *}
+  if [ "$state" = up ] && ! fresh_up "$service"; then state="up, last heartbeat before the gate started"; fi
   if [ "$state" = up ]; then
     if [ -z "$mapped" ]; then
       discover_hosts || true

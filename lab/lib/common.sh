@@ -119,4 +119,7 @@ ensure_dirs() {
   chmod 0755 "$LAB_RUN" "$LAB_DIR/controller"
   chmod 0700 "$LAB_DIR/ssh"
   [ -s "$LAB_DIR/ssh/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C novalab-lab -f "$LAB_DIR/ssh/id_ed25519"
+  # nova's own key between the compute hosts (resize copies disks over it): the stack's secret
+  # novaMigrationSshKey.
+  [ -s "$LAB_DIR/ssh/nova_migration" ] || ssh-keygen -q -t ed25519 -N '' -C novalab-nova-migration -f "$LAB_DIR/ssh/nova_migration"
 }

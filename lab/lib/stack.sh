@@ -40,6 +40,7 @@ write_stack_config() {
   secret svc-nova | set_secret novalab:novaServicePassword
   secret svc-neutron | set_secret novalab:neutronServicePassword
   set_secret novalab:sshPrivateKey < "$LAB_DIR/ssh/id_ed25519"
+  set_secret novalab:novaMigrationSshKey < "$LAB_DIR/ssh/nova_migration"
   secret admin | set_secret openstack:password
   info "the lab stack's config (hosts, host keys, secrets): $config"
 }
