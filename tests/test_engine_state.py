@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -159,6 +160,13 @@ def test_state_lifecycle_keeps_data_and_says_what_to_run_when_down(tmp_path, ssh
         assert_converged(stack, 3)
     finally:
         remove_state_db(db)
+
+
+def test_state_sh_is_shellcheck_clean():
+    shellcheck = shutil.which("shellcheck")
+    assert shellcheck, "shellcheck is not installed: run the README's test command, which installs it"
+    result = subprocess.run([shellcheck, str(STATE_SH)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
 
 
 def test_backend_url_is_silent_with_exit_1_when_nothing_is_set_up(tmp_path):
