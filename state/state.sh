@@ -19,8 +19,8 @@
 #   state/state.sh restore FILE       pg_restore of such a dump, in one transaction
 #   state/state.sh psql [ARGS...]     psql as novalab's role on its database
 #
-# locks/unlock/wait-lock work on the backend in PULUMI_BACKEND_URL (postgres:// or file://) when it
-# is set, else on this database. Environment: NOVALAB_STATE_DIR (default /var/lib/novalab-state),
+# locks/unlock read the backend in PULUMI_BACKEND_URL (postgres:// or file://) when it is set, else
+# this database; wait-lock reads the holders from Pulumi's own message (any backend). Environment: NOVALAB_STATE_DIR (default /var/lib/novalab-state),
 # NOVALAB_STATE_PORT (the port at first `up`, then kept in the data directory).
 set -euo pipefail
 
@@ -538,6 +538,6 @@ case "$cmd" in
   backup) cmd_backup "$@" ;;
   restore) cmd_restore "$@" ;;
   psql) cmd_psql "$@" ;;
-  help | -h | --help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//' ;;
+  help | -h | --help) sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//' ;;
   *) die "unknown command: $cmd (state.sh help)" 2 ;;
 esac
