@@ -20,8 +20,9 @@
 #   state/state.sh psql [ARGS...]     psql as novalab's role on its database
 #
 # locks/unlock read the backend in PULUMI_BACKEND_URL (postgres:// or file://) when it is set, else
-# this database; wait-lock reads the holders from Pulumi's own message (any backend). Environment: NOVALAB_STATE_DIR (default /var/lib/novalab-state),
-# NOVALAB_STATE_PORT (the port at first `up`, then kept in the data directory).
+# this database; wait-lock reads the holders from Pulumi's own message (any backend).
+# Environment: NOVALAB_STATE_DIR (default /var/lib/novalab-state), NOVALAB_STATE_PORT (the port at the
+# first `up`, then kept in the data directory).
 set -euo pipefail
 
 PG_MAJOR=15                          # Debian 12's PostgreSQL: package postgresql-15
