@@ -279,6 +279,44 @@ def test_with_wait_lock_the_second_up_waits_then_finds_nothing_to_do(tmp_path, d
     assert_converged(stack, 3)
 
 
+def test_novalab_preview_wait_lock_retries_through_state_sh(tmp_path):
+    # ./novalab's own wiring of --wait-lock, with a stand-in `pulumi` on PATH (an install on PATH is
+    # used as is: no engine build) whose first preview meets a lock held by this live test process.
+    plugins = subprocess.run([str(ROOT / "engine" / "engine.sh"), "plugins"], capture_output=True, text=True,
+                             check=True).stdout.split("\n")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls"
+    holder = f"root@{socket.gethostname()} (pid {os.getpid()}) at {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}"
+    plugin_ls = "".join(f"{line.split()[0]} resource {line.split()[1]}\\n" for line in plugins if line.strip())
+    (bin_dir / "pulumi").write_text(f"""#!/bin/bash
+echo "$*" >> {calls}
+case "$1" in
+  plugin) printf '{plugin_ls}' ;;
+  version) echo v3.274.1 ;;
+  preview)
+    if [ "$(grep -c '^preview' {calls})" -lt 2 ]; then
+      echo 'error: {LOCKED} 1 lock(s). Either wait for the other process(es) to end or delete the lock file with `pulumi cancel`.' >&2
+      echo '  file:///x/.pulumi/locks/organization/novalab/waittest/1.json: created by {holder}' >&2
+      exit 255
+    fi
+    echo previewed ;;
+esac
+""")
+    (bin_dir / "pulumi").chmod(0o755)
+    (bin_dir / "pulumi-language-python").write_text("#!/bin/sh\n")
+    (bin_dir / "pulumi-language-python").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "PULUMI_BACKEND_URL": f"file://{tmp_path}",
+           "PULUMI_CONFIG_PASSPHRASE": "x"}
+    proc = subprocess.run([str(ROOT / "novalab"), "preview", "waittest", "--wait-lock", "30"], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "previewed" in proc.stdout
+    assert f"locked by root@{socket.gethostname()} pid {os.getpid()}" in proc.stderr and "waiting" in proc.stderr, proc.stderr
+    previews = [line for line in calls.read_text().splitlines() if line.startswith("preview")]
+    assert len(previews) == 2 and "--wait-lock" not in previews[1] and "-s waittest" in previews[1], previews
+
+
 def test_wait_lock_gives_up_at_its_deadline_naming_the_holder(tmp_path, db, sshd):
     stack = make_stack(tmp_path, sshd, db.url, steps=2)
     stack.set_delay(4)
