@@ -27,7 +27,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 SIZES = [(1, 10), (10, 100), (100, 1000)]
-STEPS = ("packages", "bridge", "config", "restart-nova-compute", "restart-l2-agent", "gate")
 
 
 def bench_config(hosts: int, servers: int) -> dict:
@@ -80,13 +79,14 @@ def run_baseline(hosts: int, servers: int):
                                       opts=pulumi.ResourceOptions(depends_on=deps), **kw)
 
             files = pulumi.Output.secret("files")
-            packages = cmd("packages", prev_gates, logging=remote.Logging.STDOUT_AND_STDERR)
+            clouds = pulumi.Output.secret("clouds")
+            controller = cmd("controller", prev_gates, connection=ctl, stdin=clouds, delete="forget")
+            packages = cmd("packages", [controller], logging=remote.Logging.STDOUT_AND_STDERR)
             bridge = cmd("bridge", [packages], stdin="stanza", logging=remote.Logging.STDOUT_AND_STDERR)
-            config = cmd("config", [bridge], stdin=files, logging=remote.Logging.STDOUT)
+            config = cmd("config", [bridge], stdin=files, logging=remote.Logging.STDOUT, delete="stop")
             nova = cmd("restart-nova-compute", [config], triggers=[files])
             agent = cmd("restart-l2-agent", [config], triggers=[files])
-            gates.append(cmd("gate", [nova, agent], connection=ctl, stdin=pulumi.Output.secret("clouds"),
-                             triggers=[nova.id, agent.id]))
+            gates.append(cmd("gate", [nova, agent], connection=ctl, stdin=clouds, delete="drain"))
         kp = openstack.compute.Keypair("gridka-api-node", name="gridka-api-node", public_key=PUBLIC_KEY)
         fl = openstack.compute.Flavor("x1.tiny", name="x1.tiny", flavor_id="6", ram=256, disk=2, vcpus=1, ephemeral=0,
                                       swap=0, rx_tx_factor=1.0, is_public=True)

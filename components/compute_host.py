@@ -2,12 +2,18 @@
 
 Steps (each a pulumi-command `remote.Command`, child of the component, chained in this order):
 
+0. controller - on the controller: the nova service user can do what the gate needs (before the host
+               is touched)
 1. packages  - prechecks (precheck_host.sh: /dev/kvm for kvm, the bridge NIC, RabbitMQ reachable), then
                "Software installation": nova-compute-qemu (or -kvm), the neutron L2 agent, bridge tools
 2. bridge    - "Network configuration": br100 on the host's VM-network NIC, persisted and up now
 3. config    - "nova configuration" + "nova-compute configuration" + the L2 agent's files
 4. restart   - `service nova-compute restart` (and the agent), only when their files changed
 5. gate      - "Final check", on the controller: map the host into its cell, wait until it is `up`
+
+A host removed from the stack leaves nova as operators take one out, by the steps' deletes in reverse
+order: the gate drains it (refusing while servers run there), the config step stops nova-compute and
+the L2 agent, the controller step deletes its service record and agents. Packages and files stay.
 
 Everything that can be pure (rendering files, choosing packages, batching) is a plain function here
 or in render.py; the component only wires those to resources.
@@ -47,6 +53,11 @@ from .render import (
 from .scripts import script_command
 
 L2_AGENT = "neutron-linuxbridge-agent"
+
+# The steps of one host, in order; each is a remote.Command named "<host>-<step>". "controller" and
+# "gate" run on the controller, the rest on the host.
+STEPS = ("controller", "packages", "bridge", "config", "restart-nova-compute", "restart-l2-agent", "gate")
+CONTROLLER_STEPS = ("controller", "gate")
 
 
 def host_packages(virt_type: str) -> list[str]:
@@ -247,6 +258,7 @@ def packages_command(args: ComputeHostArgs, address: str) -> str:
 class ComputeHost(pulumi.ComponentResource):
     """One compute node, provisioned as the tutorial does by hand; `gate` proves it is up."""
 
+    controller: remote.Command
     packages: remote.Command
     bridge: remote.Command
     config: remote.Command
@@ -269,10 +281,28 @@ class ComputeHost(pulumi.ComponentResource):
                 **kw,
             )
 
+        # 0. the controller's part: checked before the host is touched (the nova service user can
+        #    do what the gate needs); when the host leaves the stack this is deleted last, after the
+        #    host stopped its services, and then forgets the host in nova (decommission, forget).
+        clouds = pulumi.Output.secret(
+            pulumi.Output.from_input(args.nova_password).apply(
+                lambda pw: render_clouds_yaml(nova_service_auth(args.services, pw))
+            )
+        )
+        controller = ssh.connection(args.controller_address, args.controller_host_key)
+        self.controller = step(
+            "controller",
+            args.after,
+            connection=controller,
+            create=script_command("precheck_controller.sh", args.host_name, sudo=ssh.sudo),
+            delete=script_command("decommission_compute_host.sh", "forget", args.host_name, sudo=ssh.sudo),
+            stdin=clouds,
+        )
+
         # 1. packages, after the prechecks
         self.packages = step(
             "packages",
-            args.after,
+            [self.controller],
             create=address.apply(lambda a: packages_command(args, a)),
             logging=remote.Logging.STDOUT_AND_STDERR,
         )
@@ -326,13 +356,8 @@ class ComputeHost(pulumi.ComponentResource):
         )
 
         # 5. gate, on the controller. A restart changes its command line (--after), which re-runs it
-        #    as an update: the gate is never replaced, so its delete runs only when the host leaves
-        #    the stack, and then takes the host out of nova (refusing while servers run there).
-        clouds = pulumi.Output.secret(
-            pulumi.Output.from_input(args.nova_password).apply(
-                lambda pw: render_clouds_yaml(nova_service_auth(args.services, pw))
-            )
-        )
+        #    as an update: the gate is never replaced. Its delete runs only when the host leaves the
+        #    stack: it drains the host in nova first (refusing while servers run there).
         gate_command = pulumi.Output.all(address, self.restart_nova.id, self.restart_agent.id).apply(
             lambda v: script_command(
                 "gate_compute_host.sh", args.host_name, args.gate_timeout_seconds, "--with-l2-agent",
@@ -342,9 +367,9 @@ class ComputeHost(pulumi.ComponentResource):
         self.gate = step(
             "gate",
             [self.restart_nova, self.restart_agent],
-            connection=ssh.connection(args.controller_address, args.controller_host_key),
+            connection=controller,
             create=gate_command,
-            delete=script_command("decommission_compute_host.sh", args.host_name, sudo=ssh.sudo),
+            delete=script_command("decommission_compute_host.sh", "drain", args.host_name, sudo=ssh.sudo),
             stdin=clouds,
         )
 

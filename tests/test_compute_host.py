@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from components.compute_host import plan_batches, parse_facts
+from components.compute_host import CONTROLLER_STEPS, STEPS, plan_batches, parse_facts
 from support.mocks import (
     FACTS,
     SECRETS,
@@ -24,7 +24,7 @@ from support.mocks import (
     unwrap,
 )
 
-STEPS = ["packages", "bridge", "config", "restart-nova-compute", "restart-l2-agent", "gate"]
+HOST_STEPS = [s for s in STEPS if s not in CONTROLLER_STEPS]
 
 
 def hosts(n: int) -> list[dict]:
@@ -64,7 +64,8 @@ def test_each_tutorial_step_is_a_command_child_of_the_component(one):
 
 def test_steps_are_chained_in_the_tutorials_order(one):
     dep = one.monitor.depends_on
-    assert dep("compute-1-packages") == set()
+    assert dep("compute-1-controller") == set()
+    assert dep("compute-1-packages") == {"compute-1-controller"}
     assert dep("compute-1-bridge") == {"compute-1-packages"}
     assert dep("compute-1-config") == {"compute-1-bridge"}
     assert dep("compute-1-restart-nova-compute") == {"compute-1-config"}
@@ -73,11 +74,12 @@ def test_steps_are_chained_in_the_tutorials_order(one):
 
 
 def test_host_steps_ssh_to_the_host_and_gate_to_the_controller(one):
-    for step in STEPS[:-1]:
+    for step in HOST_STEPS:
         conn = conn_of(one, f"compute-1-{step}")
         assert conn["host"] == "10.0.0.20" and conn["user"] == "root" and conn["port"] == 22
         assert conn["privateKey"] == SECRETS["novalab:sshPrivateKey"]
-    assert conn_of(one, "compute-1-gate")["host"] == "10.0.0.6"
+    for step in CONTROLLER_STEPS:
+        assert conn_of(one, f"compute-1-{step}")["host"] == "10.0.0.6"
 
 
 def test_packages_step_installs_nova_compute_qemu_and_the_l2_agent(one):
@@ -150,17 +152,23 @@ def test_a_restart_re_runs_the_gate_as_an_update_never_a_replacement(one):
     assert "--after compute-1-restart-nova-compute-id,compute-1-restart-l2-agent-id" in gate["create"]
 
 
-def test_leaving_the_stack_takes_the_host_out_of_nova_then_stops_its_services(one):
+def test_leaving_the_stack_drains_the_host_stops_its_services_then_forgets_it(one):
+    # The deletes run in reverse dependency order: gate (drain: refuse while servers run there,
+    # disable), config (stop nova-compute and the agent on the host), controller (forget: delete the
+    # service record and agents, only once nothing on the host can re-create them).
+    dep = one.monitor.depends_on
+    assert "compute-1-config" in dep("compute-1-restart-nova-compute")
+    assert "compute-1-controller" in dep("compute-1-packages")
     gate = one.mocks.named("compute-1-gate").inputs
-    assert gate["delete"].endswith("decommission_compute_host.sh compute-1")
-    assert conn_of(one, "compute-1-gate")["host"] == "10.0.0.6"  # on the controller, with the gate's stdin
+    assert gate["delete"].endswith("decommission_compute_host.sh drain compute-1")
     config = one.mocks.named("compute-1-config").inputs
     assert config["delete"].endswith("restart_service.sh --stop nova-compute neutron-linuxbridge-agent")
-    # Deleted in reverse dependency order: the gate (decommission) before the config step (stop),
-    # and no other step deletes anything (packages and files stay).
-    assert "compute-1-config" in one.monitor.depends_on("compute-1-restart-nova-compute")
+    controller = one.mocks.named("compute-1-controller").inputs
+    assert controller["delete"].endswith("decommission_compute_host.sh forget compute-1")
+    assert controller["create"].endswith("precheck_controller.sh compute-1")
+    assert unwrap(controller["stdin"])[1]  # nova's credentials, as a secret, for both its commands
     for step in ("packages", "bridge", "restart-nova-compute", "restart-l2-agent"):
-        assert "delete" not in one.mocks.named(f"compute-1-{step}").inputs, step
+        assert "delete" not in one.mocks.named(f"compute-1-{step}").inputs, step  # packages and files stay
 
 
 def test_restart_triggers_are_secret_hashes_per_service(one):
@@ -187,22 +195,22 @@ def test_three_hosts_in_parallel_by_default():
     d = deploy(dev_config(computeHosts=hosts(3)))
     assert len(d.mocks.of_type("novalab:index:ComputeHost")) == 3
     for i in (1, 2, 3):
-        assert d.monitor.depends_on(f"compute-{i}-packages") == set()
+        assert d.monitor.depends_on(f"compute-{i}-controller") == set()
     addresses = {conn_of(d, f"compute-{i}-packages")["host"] for i in (1, 2, 3)}
     assert addresses == {"10.0.0.20", "10.0.0.21", "10.0.0.22"}
 
 
 def test_batch_size_one_waits_for_the_previous_hosts_gate():
     d = deploy(dev_config(computeHosts=hosts(3), rollout={"batchSize": 1}))
-    assert d.monitor.depends_on("compute-1-packages") == set()
-    assert d.monitor.depends_on("compute-2-packages") == {"compute-1-gate"}
-    assert d.monitor.depends_on("compute-3-packages") == {"compute-2-gate"}
+    assert d.monitor.depends_on("compute-1-controller") == set()
+    assert d.monitor.depends_on("compute-2-controller") == {"compute-1-gate"}
+    assert d.monitor.depends_on("compute-3-controller") == {"compute-2-gate"}
 
 
 def test_batch_size_two_of_three_hosts():
     d = deploy(dev_config(computeHosts=hosts(3), rollout={"batchSize": 2}))
-    assert d.monitor.depends_on("compute-2-packages") == set()
-    assert d.monitor.depends_on("compute-3-packages") == {"compute-1-gate", "compute-2-gate"}
+    assert d.monitor.depends_on("compute-2-controller") == set()
+    assert d.monitor.depends_on("compute-3-controller") == {"compute-1-gate", "compute-2-gate"}
 
 
 def test_plan_batches():

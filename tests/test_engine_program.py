@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from components.compute_host import STEPS
 from support.engine import ROOT, Pulumi, assert_nowhere, closed_port, copy_novalab, diagnostics
 
 pytestmark = pytest.mark.engine
@@ -96,7 +97,7 @@ def test_preview_of_a_loopback_stack_plans_every_host_step_and_cloud_resource(pr
     _, result = previewed
     assert result.returncode == 0
     out = result.stdout
-    for step in ("packages", "bridge", "config", "restart-nova-compute", "restart-l2-agent", "gate"):
+    for step in STEPS:
         assert planned(out, "command:remote:Command", f"compute-1-{step}"), step
     for token, name in [
         ("openstack:compute/flavor:Flavor", "x1.tiny"),

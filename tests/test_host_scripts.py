@@ -622,35 +622,80 @@ def shlex_quote(text: str) -> str:
     return shlex.quote(text)
 
 
-def test_decommission_refuses_while_a_server_runs_there_and_changes_nothing(bindir, tmp_path):
+def test_drain_refuses_while_a_server_runs_there_and_changes_nothing(bindir, tmp_path):
     log = decommission_stubs(bindir, tmp_path, servers="c0ffee server-x ACTIVE\n")
-    result = run("decommission_compute_host.sh", "compute-3", stdin=CLOUDS, env=path_with(bindir))
+    result = run("decommission_compute_host.sh", "drain", "compute-3", stdin=CLOUDS, env=path_with(bindir))
     assert result.returncode == 1
     assert "compute host compute-3 still runs servers" in result.stderr and "c0ffee server-x ACTIVE" in result.stderr
     calls = log.read_text()
     assert "service set" not in calls and "delete" not in calls
 
 
-def test_decommission_disables_then_deletes_the_service_and_the_agents(bindir, tmp_path):
+def test_drain_disables_and_deletes_nothing(bindir, tmp_path):
     log = decommission_stubs(bindir, tmp_path)
-    result = run("decommission_compute_host.sh", "compute-3", stdin=CLOUDS, env=path_with(bindir))
+    result = run("decommission_compute_host.sh", "drain", "compute-3", stdin=CLOUDS, env=path_with(bindir))
     assert result.returncode == 0, result.stderr
-    calls = log.read_text().splitlines()
-    disable = next(i for i, c in enumerate(calls) if "compute service set --disable" in c)
-    delete = next(i for i, c in enumerate(calls) if "compute service delete svc-uuid-3" in c)
-    assert disable < delete
-    assert "openstack network agent delete agent-uuid-3" in calls
-    assert "compute host compute-3 is out of nova" in result.stdout
-    assert "gate-s3cret" not in log.read_text()  # credentials only in the 0600 file
+    calls = log.read_text()
+    assert "compute service set --disable --disable-reason novalab: leaving the stack compute-3 nova-compute" in calls
+    assert "delete" not in calls  # records go only after the host stopped its services (forget)
+    assert "gate-s3cret" not in calls  # credentials only in the 0600 file
 
 
-def test_decommission_undoes_its_disable_when_a_server_lands_meanwhile(bindir, tmp_path):
+def test_drain_undoes_its_disable_when_a_server_lands_meanwhile(bindir, tmp_path):
     log = decommission_stubs(bindir, tmp_path, servers_after_disable="beef server-y BUILD\n")
-    result = run("decommission_compute_host.sh", "compute-3", stdin=CLOUDS, env=path_with(bindir))
+    result = run("decommission_compute_host.sh", "drain", "compute-3", stdin=CLOUDS, env=path_with(bindir))
     assert result.returncode == 1 and "beef server-y BUILD" in result.stderr
     calls = log.read_text()
     assert "compute service set --enable compute-3 nova-compute" in calls
-    assert "compute service delete" not in calls
+    assert "delete" not in calls
+
+
+def test_forget_deletes_the_service_record_and_the_agents(bindir, tmp_path):
+    log = decommission_stubs(bindir, tmp_path)
+    result = run("decommission_compute_host.sh", "forget", "compute-3", stdin=CLOUDS, env=path_with(bindir))
+    assert result.returncode == 0, result.stderr
+    calls = log.read_text().splitlines()
+    assert any("compute service delete svc-uuid-3" in c for c in calls)
+    assert "openstack network agent delete agent-uuid-3" in calls
+    assert "compute host compute-3 is out of nova" in result.stdout
+
+
+def test_decommission_takes_only_its_two_parts():
+    result = run("decommission_compute_host.sh", "purge", "compute-3", stdin=CLOUDS)
+    assert result.returncode == 2 and "drain|forget" in result.stderr
+
+
+# --- precheck_controller.sh -----------------------------------------------------------------------
+
+
+def controller_stubs(bindir: Path, token_ok: bool = True, admin: bool = True) -> None:
+    stub(bindir, "nova-manage", "exit 0\n")
+    stub(bindir, "openstack", f"""\
+        grep -q gate-s3cret "$OS_CLIENT_CONFIG_FILE" || exit 1
+        case "$*" in
+          "token issue"*) {'echo 2030-01-01' if token_ok else 'echo "The request you have made requires authentication. (HTTP 401)" >&2; exit 1'} ;;
+          "compute service list"*) {'echo compute-1' if admin else 'echo "Policy does not allow os_compute_api:os-services:list (HTTP 403)" >&2; exit 1'} ;;
+        esac
+        """)
+
+
+def test_controller_precheck_passes_with_working_credentials(bindir):
+    controller_stubs(bindir)
+    result = run("precheck_controller.sh", "compute-1", stdin=CLOUDS, env=path_with(bindir))
+    assert result.returncode == 0, result.stderr
+    assert "controller checks passed for compute-1" in result.stdout
+
+
+@pytest.mark.parametrize("token_ok, admin, message", [
+    (False, True, "keystone refused nova's service user (for compute-1's gate): fix novaServicePassword"),
+    (True, False, "it needs the admin role in the service project"),
+])
+def test_controller_precheck_names_what_to_fix(bindir, token_ok, admin, message):
+    controller_stubs(bindir, token_ok=token_ok, admin=admin)
+    result = run("precheck_controller.sh", "compute-1", stdin=CLOUDS, env=path_with(bindir))
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "gate-s3cret" not in result.stderr
 
 
 # --- the gate's placement check -------------------------------------------------------------------

@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
-# A compute host leaves the stack: take it out of nova as operators do (kolla's compute-removal
-# runbook), on the controller, before its own services are stopped (its config step does that next).
-#   1. refuse while a server still lives there (move or delete it first): nothing is changed then;
-#   2. disable its nova-compute service, so the scheduler stops choosing it;
-#   3. delete the service record: nova deletes its compute node and placement resource provider with
-#      it, so the machine can come back, under this name or another;
-#   4. delete its network agents.
-# Usage: decommission_compute_host.sh HOST   (stdin: the gate's clouds.yaml; never in argv or env)
-# Safe to re-run: a host nova no longer knows is reported and left alone.
+# A compute host leaves the stack: nova lets it go the way operators take a compute node out (kolla's
+# compute-removal runbook), in two parts around the host stopping its own services:
+#   drain HOST   (the gate's delete, first) refuse while a server still lives there, with nothing
+#                changed; else disable its nova-compute service, so the scheduler stops choosing it.
+#   forget HOST  (the controller step's delete, last: after the host's config step stopped
+#                nova-compute and the L2 agent) delete the service record (nova deletes its compute
+#                node and placement resource provider with it, so the machine can come back under any
+#                name) and its network agents. Done while nova-compute still ran, it would re-create
+#                its provider within seconds.
+# Usage: decommission_compute_host.sh drain|forget HOST   (stdin: the gate's clouds.yaml; never in
+# argv or env). Safe to re-run: what nova no longer has is reported and left alone.
 set -euo pipefail
 
-[ "$#" -eq 1 ] || { echo "usage: $0 HOST < clouds.yaml" >&2; exit 2; }
-host=$1
+usage() { echo "usage: $0 drain|forget HOST < clouds.yaml" >&2; exit 2; }
+[ "$#" -eq 2 ] || usage
+case "$1" in drain|forget) ;; *) usage ;; esac
+part=$1 host=$2
 
 workdir=$(mktemp -d)
 trap 'rm -rf "$workdir"' EXIT
@@ -32,11 +36,15 @@ refuse() {  # refuse SERVERS
   exit 1
 }
 
-servers=$(servers_on_host)
-[ -z "$servers" ] || refuse "$servers"
-
 service=$(compute compute service list --service nova-compute --host "$host" -f value -c ID)
-if [ -n "$service" ]; then
+
+if [ "$part" = drain ]; then
+  servers=$(servers_on_host)
+  [ -z "$servers" ] || refuse "$servers"
+  if [ -z "$service" ]; then
+    echo "nova has no nova-compute service on $host"
+    exit 0
+  fi
   compute compute service set --disable --disable-reason "novalab: leaving the stack" "$host" nova-compute
   # A server scheduled between the check and the disable: undo the disable, refuse.
   servers=$(servers_on_host)
@@ -44,12 +52,16 @@ if [ -n "$service" ]; then
     compute compute service set --enable "$host" nova-compute
     refuse "$servers"
   fi
+  echo "compute host $host is disabled in nova; its services stop next"
+  exit 0
+fi
+
+if [ -n "$service" ]; then
   compute compute service delete "$service"
   echo "deleted nova-compute service $service of $host (its compute node and resource provider with it)"
 else
   echo "nova has no nova-compute service on $host"
 fi
-
 for agent in $(openstack network agent list --host "$host" -f value -c ID); do
   openstack network agent delete "$agent"
   echo "deleted network agent $agent of $host"

@@ -90,6 +90,8 @@ host_ssh() {  # host_ssh ADDRESS COMMAND...
 start_host() {  # start_host N
   local n=$1
   host_network_up "$n"
+  # A running host is left alone, without an SSH check: its sshd log counts novalab's sessions.
+  pid_alive "$LAB_RUN/compute-$n.pid" && return 0
   daemon "compute-$n" root "novalab-compute-$n" \
     unshare --mount --uts --pid --fork --kill-child --propagation private bash "$LAB_HOME/lib/host-init.sh" "$(host_root "$n")" "compute-$n"
   wait_for "compute-$n sshd" 30 "$LAB_LOGS/compute-$n.out" host_ssh "$(host_address "$n")" true

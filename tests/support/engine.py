@@ -85,13 +85,24 @@ class PulumiFailed(AssertionError):
 class Pulumi:
     """`pulumi` for one project directory with its own file backend and passphrase."""
 
-    def __init__(self, project_dir: Path, state_dir: Path, stack: str = "test", env: Optional[Mapping[str, str]] = None):
+    def __init__(
+        self,
+        project_dir: Path,
+        state_dir: Path,
+        stack: str = "test",
+        env: Optional[Mapping[str, str]] = None,
+        config_file: Optional[Path] = None,
+        passphrase: str = PASSPHRASE,
+    ):
         self.project_dir = Path(project_dir)
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.stack = stack
         self.bin = engine_bin()
         self.extra_env = dict(env or {})
+        self.passphrase = passphrase
+        # The stack's config file when it is not Pulumi.<stack>.yaml (the lab's, see lab/lib/stack.sh).
+        self.config_args = ["--config-file", str(config_file)] if config_file else []
 
     @property
     def env(self) -> dict[str, str]:
@@ -101,7 +112,7 @@ class Pulumi:
         env.update(
             PATH=f"{self.bin}{os.pathsep}{env.get('PATH', '')}",
             PULUMI_BACKEND_URL=f"file://{self.state_dir}",
-            PULUMI_CONFIG_PASSPHRASE=PASSPHRASE,
+            PULUMI_CONFIG_PASSPHRASE=self.passphrase,
             PULUMI_SKIP_UPDATE_CHECK="true",
             PULUMI_SKIP_CONFIRMATIONS="true",
             PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION="true",
@@ -127,7 +138,7 @@ class Pulumi:
         return self
 
     def config(self, key: str, value: str, secret: bool = False, path: bool = False) -> None:
-        args = ["config", "set", "-s", self.stack]
+        args = ["config", "set", "-s", self.stack, *self.config_args]
         if secret:
             args.append("--secret")
         if path:
@@ -137,19 +148,19 @@ class Pulumi:
 
     def config_object(self, key: str, value: object, secret: bool = False) -> None:
         """An object/list value, as `pulumi config set --json` would store it."""
-        args = ["config", "set", "-s", self.stack, "--json", key, json.dumps(value)]
+        args = ["config", "set", "-s", self.stack, *self.config_args, "--json", key, json.dumps(value)]
         if secret:
             args.insert(3, "--secret")
         self.run(*args)
 
     def preview(self, *args: str, check: bool = True) -> Result:
-        return self.run("preview", "-s", self.stack, *args, check=check)
+        return self.run("preview", "-s", self.stack, *self.config_args, *args, check=check)
 
     def up(self, *args: str, check: bool = True) -> Result:
-        return self.run("up", "-s", self.stack, "--yes", "--skip-preview", *args, check=check)
+        return self.run("up", "-s", self.stack, *self.config_args, "--yes", "--skip-preview", *args, check=check)
 
     def destroy(self, *args: str, check: bool = True) -> Result:
-        return self.run("destroy", "-s", self.stack, "--yes", "--skip-preview", *args, check=check)
+        return self.run("destroy", "-s", self.stack, *self.config_args, "--yes", "--skip-preview", *args, check=check)
 
     def outputs(self, show_secrets: bool = False) -> dict:
         args = ["stack", "output", "-s", self.stack, "--json"]

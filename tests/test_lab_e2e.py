@@ -1,0 +1,556 @@
+"""The whole tutorial through the real engine on the lab: `./novalab up` (the README's main job), then
+what a user does next: a no-op re-run, a changed nova.conf value, a resize, a policy failure, adding and
+removing a compute host, faults and recovery, and `pulumi destroy`. Every change is made the way a user
+makes it (stack config, then `pulumi up`) and checked on the hosts, in nova and in the state.
+
+The tests run in file order and build on each other (one stack, one lab). Marker `lab` (+ `engine`):
+skipped with the reason where the machine cannot run the lab.
+"""
+
+from __future__ import annotations
+
+import configparser
+import json
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Iterable
+
+import pytest
+import yaml
+
+from components.compute_host import CONTROLLER_STEPS, STEPS
+from support.engine import ROOT, Pulumi, Result, diagnostics
+from support.lab import LAB, LAB_DIR, LAB_MARKS, OUTSIDE_NS, lab_stack, openstack, sh
+
+pytestmark = [*LAB_MARKS, pytest.mark.engine]
+
+PASSPHRASE = "novalab-e2e-passphrase"
+LOGS = LAB_DIR / "logs"
+
+
+def lab_setting(name: str) -> str:
+    return sh("bash", "-c", f". {ROOT}/lab/lib/common.sh && echo ${name}").stdout.strip()
+
+
+PULUMI_MACHINE = lab_setting("HOST_IP")  # where Pulumi runs, as the lab's hosts and APIs see it
+
+
+# --- what the lab's own logs say -----------------------------------------------------------------
+
+
+def ssh_sessions() -> dict[str, int]:
+    """SSH sessions Pulumi opened so far, per lab host, from each sshd's own log."""
+    logs = {p.stem: p for p in LOGS.glob("compute-*.out")}
+    logs["controller"] = LOGS / "controller-sshd.out"
+    needle = f"Accepted publickey for root from {PULUMI_MACHINE} "
+    return {name: path.read_text(errors="replace").count(needle) for name, path in logs.items() if path.exists()}
+
+
+API_LOGS = ("nova-api-wsgi.log", "neutron-server.log", "cinder-api.log", "glance-api.log", "placement-api.log")
+_WRITE = re.compile(r'(?:"| )(POST|PUT|PATCH|DELETE) (/\S*)')
+
+
+def api_writes() -> dict[str, int]:
+    """Writes Pulumi's machine sent to the cloud's APIs so far, per service log (keystone's token
+    requests are authentication, not writes, and are left out)."""
+    counts = {}
+    for name in (*API_LOGS, "keystone.out"):
+        path = LOGS / name
+        text = path.read_text(errors="replace") if path.exists() else ""
+        counts[name] = sum(
+            1 for line in text.splitlines()
+            if f" {PULUMI_MACHINE} " in line and (m := _WRITE.search(line)) and not m.group(2).startswith("/v3/auth/tokens")
+        )
+    return counts
+
+
+def delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    return {k: after.get(k, 0) - before.get(k, 0) for k in after if after.get(k, 0) != before.get(k, 0)}
+
+
+class CommandLineWatch:
+    """Samples every process's command line on this machine (the lab's hosts are namespaces here, so
+    their processes too) while a run goes on, and keeps any that holds one of `secrets`."""
+
+    def __init__(self, secrets: Iterable[str]):
+        self.secrets = [s for s in secrets if s]
+        self.leaks: list[str] = []
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for proc in Path("/proc").iterdir():
+                if not proc.name.isdigit():
+                    continue
+                try:
+                    cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                except OSError:
+                    continue
+                self.leaks += [f"pid {proc.name}: {cmdline[:80]}" for s in self.secrets if s in cmdline]
+            self.samples += 1
+            self._stop.wait(0.2)
+
+    def __enter__(self) -> "CommandLineWatch":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+# --- the stack -----------------------------------------------------------------------------------
+
+
+class Lab:
+    """One lab stack with its own backend, passphrase and config file, as `./novalab up` makes them."""
+
+    def __init__(self, state: Path):
+        self.state = state
+        self.config_file = state / "Pulumi.lab.yaml"
+        self.env = dict(os.environ, NOVALAB_STATE=str(state), PULUMI_CONFIG_PASSPHRASE=PASSPHRASE)
+        self.env.pop("PULUMI_CONFIG_PASSPHRASE_FILE", None)
+        self.env.pop("PULUMI_BACKEND_URL", None)
+        self.pulumi = Pulumi(ROOT, state / "backend", stack="lab", config_file=self.config_file, passphrase=PASSPHRASE)
+        self.outputs_seen: list[str] = []  # every CLI output, searched for secrets at the end
+        self.timings: dict[str, float] = {}
+
+    def secrets(self) -> list[str]:
+        values = [p.read_text().strip() for p in (LAB_DIR / "secrets").iterdir() if p.is_file()]
+        for key in ("id_ed25519", "nova_migration"):
+            values += [line for line in (LAB_DIR / "ssh" / key).read_text().splitlines() if len(line) > 20 and "-----" not in line]
+        return values
+
+    def novalab_up(self) -> subprocess.CompletedProcess:
+        start = time.monotonic()
+        with CommandLineWatch(self.secrets()) as watch:
+            result = subprocess.run([str(ROOT / "novalab"), "up"], cwd=ROOT, env=self.env, capture_output=True,
+                                    text=True, timeout=3600)
+        self.timings["novalab up"] = time.monotonic() - start
+        self.outputs_seen.append(result.stdout + result.stderr)
+        assert watch.leaks == [], watch.leaks
+        return result
+
+    def up(self, check: bool = True, label: str = "") -> Result:
+        start = time.monotonic()
+        with CommandLineWatch(self.secrets()) as watch:
+            result = self.pulumi.up("--policy-pack", str(ROOT / "policies"), "--policy-pack-config",
+                                    str(ROOT / "policies" / "config" / "lab.json"), check=False)
+        if label:
+            self.timings[label] = time.monotonic() - start
+        self.outputs_seen.append(result.output)
+        assert watch.leaks == [], watch.leaks
+        if check and result.returncode != 0:
+            raise AssertionError(str(result))
+        return result
+
+    def edit(self, change: Callable[[dict], None]) -> None:
+        """Change the stack's config as a user would in its config file (secrets stay encrypted)."""
+        doc = yaml.safe_load(self.config_file.read_text())
+        change(doc["config"])
+        self.config_file.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+    def hosts(self) -> list[dict]:
+        return yaml.safe_load(self.config_file.read_text())["config"]["novalab:computeHosts"]
+
+    def outputs(self) -> dict:
+        return self.pulumi.outputs()
+
+
+def host_address(name: str) -> str:
+    return next(h["address"] for h in lab_stack()["novalab:computeHosts"] if h["name"] == name)
+
+
+def on_host(address: str, command: str, check: bool = True) -> str:
+    return sh("ssh", "-i", str(LAB_DIR / "ssh/id_ed25519"), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+              "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", f"root@{address}", command,
+              check=check).stdout
+
+
+def netns_of(host: str) -> str:
+    return f"novalab-{host}"
+
+
+def pid_of(address: str, service: str) -> str:
+    project = service.split("-")[0]
+    return on_host(address, f"cat /run/{project}/{service}.pid").strip()
+
+
+def compute_services() -> dict[str, tuple[str, str]]:
+    rows = json.loads(openstack("compute", "service", "list", "--service", "nova-compute", "-f", "json"))
+    return {r["Host"]: (r["Status"], r["State"]) for r in rows}
+
+
+def server(name: str) -> dict:
+    return json.loads(openstack("server", "show", name, "-f", "json"))
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"{what} not within {timeout:.0f}s"
+        time.sleep(2)
+
+
+def pings(address: str) -> bool:
+    return subprocess.run(["ip", "netns", "exec", OUTSIDE_NS, "ping", "-c", "1", "-W", "2", address],
+                          capture_output=True).returncode == 0
+
+
+def planned_or_done(result: Result) -> str:
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    up = subprocess.run([str(LAB), "up", "--hosts", "2"], capture_output=True, text=True, timeout=2400)
+    assert up.returncode == 0, up.stderr[-4000:]
+    state = tmp_path_factory.mktemp("e2e-state")
+    stack = Lab(state)
+    yield stack
+    print("\ne2e timings (s): " + ", ".join(f"{k} {v:.0f}" for k, v in stack.timings.items()))
+
+
+# --- 1, 2, 11: the README's main job on fresh hosts ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def first(lab):
+    git_before = sh("git", "-C", str(ROOT), "status", "--porcelain").stdout
+    sessions, writes = ssh_sessions(), api_writes()
+    result = lab.novalab_up()
+    assert result.returncode == 0, f"{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
+    return {"result": result, "sessions": delta(sessions, ssh_sessions()), "writes": delta(writes, api_writes()),
+            "git_before": git_before}
+
+
+def test_novalab_up_provisions_every_host_with_one_session_per_step(lab, first):
+    out = first["result"].stdout
+    assert "Policies:" in out and "novalab@v" in out  # the policy pack ran inside the engine
+    for host in ("compute-1", "compute-2"):
+        for step in STEPS:
+            assert re.search(rf"command:remote:Command\s+{host}-{step}\s+created", out), f"{host}-{step}"
+    sessions = first["sessions"]
+    host_steps = len(STEPS) - len(CONTROLLER_STEPS)
+    assert sessions.get("compute-1") == host_steps and sessions.get("compute-2") == host_steps, sessions
+    assert sessions.get("controller") == 2 * len(CONTROLLER_STEPS), sessions  # one session per step
+    print(f"\nfirst converge: {lab.timings['novalab up']:.0f} s; SSH sessions {sessions}")
+
+
+def test_hosts_have_the_tutorials_packages_bridge_config_and_services(first):
+    for host in ("compute-1", "compute-2"):
+        address = host_address(host)
+        out = on_host(address, "dpkg-query -W -f='${db:Status-Status}\\n' nova-compute-qemu neutron-linuxbridge-agent; "
+                               "ip -o link show dev eth2")
+        assert out.splitlines()[:2] == ["installed", "installed"]
+        assert "master br100" in out
+        nova = configparser.ConfigParser(interpolation=None)
+        nova.read_string(on_host(address, "cat /etc/nova/nova.conf"))
+        assert (nova["DEFAULT"]["host"], nova["DEFAULT"]["my_ip"]) == (host, address)
+        assert nova["glance"]["api_servers"] == lab_stack()["novalab:services"]["glanceApiServers"][0]
+        compute = configparser.ConfigParser(interpolation=None)
+        compute.read_string(on_host(address, "cat /etc/nova/nova-compute.conf"))
+        assert compute["libvirt"]["virt_type"] == "qemu"
+        for service in ("nova-compute", "neutron-linuxbridge-agent"):
+            pid = pid_of(address, service)
+            assert on_host(address, f"kill -0 {pid} && echo alive").strip() == "alive", service
+    assert {h: s for h, s in compute_services().items() if h in ("compute-1", "compute-2")} == {
+        "compute-1": ("enabled", "up"), "compute-2": ("enabled", "up")}
+
+
+def test_the_tutorials_cloud_resources_exist_and_work(lab, first):
+    flavor = json.loads(openstack("flavor", "show", "x1.tiny", "-f", "json"))
+    assert (flavor["id"], flavor["ram"], flavor["disk"], flavor["vcpus"], flavor["os-flavor-access:is_public"]) == (
+        "6", 256, 2, 1, True)
+    assert "novalab-lab" in openstack("keypair", "list", "-f", "value", "-c", "Name").split()
+    outputs = lab.outputs()
+    s1 = outputs["servers"]["server-1"]
+    info = server(s1["id"])
+    assert info["status"] == "ACTIVE" and info["OS-EXT-SRV-ATTR:host"] in ("compute-1", "compute-2")
+    wait_for(lambda: pings(s1["floatingIp"]), 120, f"ping of the floating IP {s1['floatingIp']} from outside")
+    volume = s1["volumes"]["test2"]
+    assert json.loads(openstack("volume", "show", volume["id"], "-f", "json"))["status"] == "in-use"
+    serial = volume["guestPath"].rsplit("virtio-", 1)[1]
+    wait_for(lambda: f"serial={serial}" in openstack("console", "log", "show", s1["id"]), 120,
+             f"the guest showing the disk with serial {serial} (guestPath {volume['guestPath']})")
+    assert outputs["ec2AccessKey"] in openstack("ec2", "credentials", "list", "-f", "value", "-c", "Access")
+    assert outputs["ec2SecretKey"] == "[secret]"
+    assert len(lab.pulumi.outputs(show_secrets=True)["ec2SecretKey"]) >= 16
+
+
+def test_novalab_up_leaves_the_repository_clean(first):
+    assert sh("git", "-C", str(ROOT), "status", "--porcelain").stdout == first["git_before"]
+
+
+# --- 3: nothing changed, nothing done -------------------------------------------------------------
+
+
+def test_a_second_up_changes_nothing_opens_no_session_and_writes_nothing(lab, first):
+    sessions, writes = ssh_sessions(), api_writes()
+    result = lab.up(label="no-op up")
+    assert re.search(r"Resources:\s*\n\s*\d+ unchanged\s*\n", result.stdout), result.stdout[-2000:]
+    assert delta(sessions, ssh_sessions()) == {}
+    assert delta(writes, api_writes()) == {}
+    assert lab.timings["no-op up"] < 60
+    print(f"\nno-op up: {lab.timings['no-op up']:.1f} s")
+
+
+# --- 4: one nova.conf value -------------------------------------------------------------------------
+
+
+def test_one_nova_conf_value_restarts_only_nova_compute_on_that_host(lab, first):
+    c1, c2 = host_address("compute-1"), host_address("compute-2")
+    before = {(h, s): pid_of(a, s) for h, a in (("compute-1", c1), ("compute-2", c2))
+              for s in ("nova-compute", "neutron-linuxbridge-agent")}
+    s1 = lab.outputs()["servers"]["server-1"]["id"]
+
+    def debug_on_compute_1(cfg):
+        cfg["novalab:computeHosts"][0]["configOverrides"] = {"nova.conf": {"DEFAULT": {"debug": "true"}}}
+
+    lab.edit(debug_on_compute_1)
+    sessions = ssh_sessions()
+    result = lab.up(label="nova.conf change")
+    used = delta(sessions, ssh_sessions())
+    assert used == {"compute-1": 2, "controller": 1}, used  # config + restart; compute-1's gate only
+    assert re.search(r"compute-1-restart-nova-compute\s+replaced", result.stdout)
+    assert re.search(r"compute-1-gate\s+updated", result.stdout)
+    assert not re.search(r"compute-2-\S+\s+(updated|replaced|created)", result.stdout)
+    nova = configparser.ConfigParser(interpolation=None)
+    nova.read_string(on_host(c1, "cat /etc/nova/nova.conf"))
+    assert nova["DEFAULT"]["debug"] == "true"
+    after = {(h, s): pid_of(a, s) for h, a in (("compute-1", c1), ("compute-2", c2))
+             for s in ("nova-compute", "neutron-linuxbridge-agent")}
+    changed = {k for k in before if before[k] != after[k]}
+    assert changed == {("compute-1", "nova-compute")}
+    assert server(s1)["status"] == "ACTIVE"
+
+
+# --- 7: the policy pack stops a 64 GB flavor in preview ---------------------------------------------
+
+
+def test_a_64_gb_flavor_fails_preview_by_policy_and_creates_nothing(lab, first):
+    before = openstack("flavor", "list", "-f", "value", "-c", "Name")
+    original = lab.config_file.read_text()
+    lab.edit(lambda cfg: cfg["novalab:flavors"].append({"name": "x1.huge", "ramMb": 65536, "diskGb": 20, "vcpus": 4}))
+    try:
+        result = lab.pulumi.preview("--policy-pack", str(ROOT / "policies"), "--policy-pack-config",
+                                    str(ROOT / "policies" / "config" / "lab.json"), check=False)
+        lab.outputs_seen.append(result.output)
+    finally:
+        lab.config_file.write_text(original)
+    assert result.returncode != 0
+    assert "flavor-size-bounds" in result.stdout and "x1.huge" in result.stdout
+    assert openstack("flavor", "list", "-f", "value", "-c", "Name") == before
+
+
+# --- 6: resize in place -------------------------------------------------------------------------------
+
+
+def test_changing_the_flavor_resizes_server_1_in_place(lab, first):
+    before = lab.outputs()["servers"]["server-1"]["id"]
+
+    def to_x1_tiny(cfg):
+        cfg["novalab:servers"][0]["flavor"] = "x1.tiny"
+
+    lab.edit(to_x1_tiny)
+    result = lab.up(label="resize")
+    assert re.search(r"server-1-instance\s+updated", result.stdout)
+    after = server(before)
+    assert lab.outputs()["servers"]["server-1"]["id"] == before  # same server, not a new one
+    assert after["status"] == "ACTIVE" and after["flavor"].startswith("x1.tiny")
+    print(f"\nresize: {lab.timings['resize']:.0f} s")
+
+
+# --- 5 and 8b: a third host, with the package mirror down first -------------------------------------
+
+
+def stop_apt_mirror() -> None:
+    pid = int((LAB_DIR / "run" / "apt-cacher-ng.pid").read_text())
+    os.killpg(pid, signal.SIGKILL)
+
+
+def test_a_third_host_while_the_package_mirror_is_down_fails_at_its_packages_and_touches_nothing(lab, first):
+    assert sh(str(LAB), "up", "--hosts", "3", timeout=1800).returncode == 0
+    third = next(h for h in lab_stack()["novalab:computeHosts"] if h["name"] == "compute-3")
+    lab.edit(lambda cfg: cfg["novalab:computeHosts"].append(third))
+    stop_apt_mirror()
+    sessions = ssh_sessions()
+    result = lab.up(check=False)
+    assert result.returncode != 0
+    shown = diagnostics(result)
+    assert "compute-3-packages" in shown
+    used = delta(sessions, ssh_sessions())
+    assert used == {"compute-3": 1, "controller": 1}, used  # its controller check, then its packages step
+    address = third["address"]
+    assert on_host(address, "test -e /etc/nova/nova.conf && echo written || echo absent").strip() == "absent"
+    assert on_host(address, "pgrep -f '[n]ova-compute' || echo none").strip() == "none"
+
+
+def test_with_the_mirror_back_only_the_new_host_is_provisioned(lab, first):
+    assert sh(str(LAB), "up", timeout=1800).returncode == 0  # brings the apt mirror back
+    sessions = ssh_sessions()
+    lab.up(label="third host")
+    used = delta(sessions, ssh_sessions())
+    assert used == {"compute-3": 5, "controller": 1}, used  # its five host steps, its gate
+    assert compute_services().get("compute-3") == ("enabled", "up")
+    print(f"\nadding a third host: {lab.timings['third host']:.0f} s")
+
+
+# --- 5: removing it, as operators do --------------------------------------------------------------
+
+
+def test_removing_a_host_with_a_server_on_it_is_refused_and_changes_nothing(lab, first):
+    name = f"e2e-pinned-{os.getpid()}"
+    openstack("server", "create", "--image", "novalab-tiny", "--flavor", "m1.tiny", "--network", "net1",
+              "--availability-zone", "nova:compute-3", "--wait", name)
+    lab.edit(lambda cfg: cfg.__setitem__("novalab:computeHosts", [h for h in cfg["novalab:computeHosts"] if h["name"] != "compute-3"]))
+    result = lab.up(check=False)
+    assert result.returncode != 0
+    shown = diagnostics(result)
+    assert "compute host compute-3 still runs servers" in shown and name in shown
+    assert compute_services()["compute-3"] == ("enabled", "up")  # not disabled, not deleted
+    assert on_host(host_address("compute-3"), f"kill -0 {pid_of(host_address('compute-3'), 'nova-compute')} && echo alive").strip() == "alive"
+    openstack("server", "delete", "--wait", name)
+
+
+def test_removing_it_without_servers_takes_it_out_of_nova_and_stops_its_services(lab, first):
+    address = host_address("compute-3")
+    lab.up(label="remove host")
+    assert "compute-3" not in compute_services()
+    assert not [a for a in json.loads(openstack("network", "agent", "list", "-f", "json")) if a["Host"] == "compute-3"]
+    assert "compute-3" not in openstack("resource", "provider", "list", "-f", "value", "-c", "name").split()
+    # [n]: the pattern does not match the shell that runs pgrep (its own command line holds it).
+    running = on_host(address, "pgrep -f '[n]ova-compute' >/dev/null && echo nova; pgrep -f '[n]eutron-linuxbridge-agent' >/dev/null && echo agent; true")
+    assert running.strip() == ""
+    assert on_host(address, "dpkg-query -W -f='${db:Status-Status}' nova-compute-qemu") == "installed"  # packages stay
+
+
+def test_the_same_machine_comes_back_under_a_new_name(lab, first):
+    third = next(h for h in lab_stack()["novalab:computeHosts"] if h["name"] == "compute-3")
+    lab.edit(lambda cfg: cfg["novalab:computeHosts"].append(dict(third, name="compute-9")))
+    result = lab.up(label="re-add as compute-9")
+    assert "compute-9 is up and mapped to its cell" in result.stdout
+    assert compute_services()["compute-9"] == ("enabled", "up")
+    # Its resource provider (named after the machine) got its inventory: no stale record held it.
+    providers = json.loads(openstack("resource", "provider", "list", "-f", "json"))
+    hypervisors = json.loads(openstack("--os-compute-api-version", "2.53", "hypervisor", "list", "-f", "json"))
+    mine = [h["ID"] for h in hypervisors if h["Host IP"] == third["address"]]
+    assert len(mine) == 1 and mine[0] in {p["uuid"] for p in providers}
+    inventory = openstack("resource", "provider", "inventory", "list", mine[0], "-f", "value", "-c", "resource_class")
+    assert "MEMORY_MB" in inventory
+    lab.edit(lambda cfg: cfg.__setitem__("novalab:computeHosts", [h for h in cfg["novalab:computeHosts"] if h["name"] != "compute-9"]))
+    lab.up(label="remove compute-9")
+    assert "compute-9" not in compute_services()
+
+
+# --- 8a: a host unreachable over SSH in the middle of a change ---------------------------------------
+
+
+def block(host: str, rule: str) -> None:
+    sh("ip", "netns", "exec", netns_of(host), "iptables", "-I", *rule.split())
+
+
+def unblock(host: str, rule: str) -> None:
+    sh("ip", "netns", "exec", netns_of(host), "iptables", "-D", *rule.split())
+
+
+SSH_REFUSED = "INPUT -p tcp --dport 22 -j REJECT --reject-with tcp-reset"
+
+
+def test_a_host_refusing_ssh_fails_the_run_naming_it_and_what_the_others_did_is_kept(lab, first):
+    def stack_wide_override(cfg):
+        cfg["novalab:configOverrides"] = {"nova.conf": {"DEFAULT": {"cpu_allocation_ratio": "8.0"}}}
+
+    lab.edit(stack_wide_override)
+    block("compute-2", SSH_REFUSED)
+    try:
+        result = lab.up(check=False, label="sshd down on compute-2")
+    finally:
+        unblock("compute-2", SSH_REFUSED)
+    assert result.returncode != 0
+    shown = diagnostics(result)
+    assert "compute-2-config" in shown and f"{host_address('compute-2')}:22" in shown
+    assert re.search(r"compute-1-gate\s+updated", result.stdout)  # compute-1 went all the way
+    sessions = ssh_sessions()
+    again = lab.up(label="re-run after sshd is back")
+    used = delta(sessions, ssh_sessions())
+    assert "compute-1" not in used, used  # done before is not done again
+    assert used.get("compute-2") == 2, used
+    assert re.search(r"compute-2-gate\s+updated", again.stdout)
+
+
+# --- 8c: nova-compute that cannot start: no server ---------------------------------------------------
+
+
+RABBIT_REFUSED = "OUTPUT -p tcp --dport 5672 -j REJECT --reject-with tcp-reset"
+
+
+def test_a_nova_compute_that_cannot_reach_the_bus_fails_its_gate_and_no_server_is_booted(lab, first):
+    def restart_compute_2_and_add_server_2(cfg):
+        cfg["novalab:computeHosts"][1]["configOverrides"] = {"nova.conf": {"DEFAULT": {"debug": "true"}}}
+        cfg["novalab:rollout"]["gateTimeoutSeconds"] = 60
+        cfg["novalab:servers"].append({"name": "server-2", "image": "novalab-tiny", "flavor": "m1.tiny", "network": "net1"})
+
+    lab.edit(restart_compute_2_and_add_server_2)
+    block("compute-2", RABBIT_REFUSED)
+    try:
+        result = lab.up(check=False)
+    finally:
+        unblock("compute-2", RABBIT_REFUSED)
+    assert result.returncode != 0
+    shown = diagnostics(result)
+    assert "compute host compute-2 did not pass the gate" in shown
+    assert "compute service list on the controller" in shown
+    assert "server-2" not in openstack("server", "list", "-f", "value", "-c", "Name").split()
+    again = lab.up(label="re-run with the bus back")
+    assert re.search(r"server-2-instance\s+created", again.stdout)
+    lab.edit(lambda cfg: cfg["novalab:servers"].pop())
+    lab.up()
+
+
+# --- 9: secrets -------------------------------------------------------------------------------------
+
+
+def test_no_secret_in_the_state_the_backend_or_any_output(lab, first):
+    secrets = lab.secrets()
+    private = lab.pulumi.outputs(show_secrets=True)["keypairPrivateKey"]
+    secrets += [line for line in private.splitlines() if len(line) > 20 and "-----" not in line]
+    exported = lab.pulumi.run("stack", "export").stdout
+    files = [p.read_text(errors="replace") for p in lab.pulumi.state_files()]
+    for secret in secrets:
+        assert secret not in exported, "a secret in `pulumi stack export`"
+        assert not any(secret in text for text in files), "a secret in the backend's files"
+        assert not any(secret in text for text in lab.outputs_seen), "a secret in the CLI output"
+
+
+# --- 10: destroy, and back ---------------------------------------------------------------------------
+
+
+def test_destroy_takes_the_hosts_out_of_nova_and_keeps_the_protected_volume(lab, first):
+    volume = lab.outputs()["servers"]["server-1"]["volumes"]["test2"]["id"]
+    start = time.monotonic()
+    result = lab.pulumi.destroy("--exclude-protected")
+    lab.outputs_seen.append(result.output)
+    lab.timings["destroy"] = time.monotonic() - start
+    assert not {"compute-1", "compute-2"} & set(compute_services())
+    assert "x1.tiny" not in openstack("flavor", "list", "-f", "value", "-c", "Name").split()
+    assert json.loads(openstack("volume", "show", volume, "-f", "json"))["status"] == "available"
+    kept = [r["type"] for r in lab.pulumi.resources() if r.get("custom") and not r["type"].startswith("pulumi:providers")]
+    assert kept == ["openstack:blockstorage/volume:Volume"]
+    for host in ("compute-1", "compute-2"):
+        assert on_host(host_address(host), "dpkg-query -W -f='${db:Status-Status}' nova-compute-qemu") == "installed"
+
+
+def test_up_after_destroy_converges_faster_than_the_first(lab, first):
+    lab.up(label="up after destroy")
+    assert {h: s for h, s in compute_services().items() if h in ("compute-1", "compute-2")} == {
+        "compute-1": ("enabled", "up"), "compute-2": ("enabled", "up")}
+    assert server(lab.outputs()["servers"]["server-1"]["id"])["status"] == "ACTIVE"
+    assert lab.timings["up after destroy"] < lab.timings["novalab up"]
