@@ -10,6 +10,7 @@ skipped with the reason where the machine cannot run the lab.
 from __future__ import annotations
 
 import configparser
+import html
 import json
 import os
 import re
@@ -287,6 +288,19 @@ def test_the_tutorials_cloud_resources_exist_and_work(lab, first):
 
 def test_novalab_up_leaves_the_repository_clean(first):
     assert sh("git", "-C", str(ROOT), "status", "--porcelain").stdout == first["git_before"]
+
+
+def test_the_readme_pictures_come_from_the_live_lab_and_the_real_stack(lab, first, tmp_path):
+    result = subprocess.run([str(ROOT / "novalab"), "graph", "lab", str(tmp_path)], cwd=ROOT, env=lab.env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    topology = html.unescape((tmp_path / "lab-topology.svg").read_text())
+    for address in [h["address"] for h in lab_stack()["novalab:computeHosts"]] + ["10.77.0.10"]:
+        assert address in topology
+    assert "br100" in topology
+    graph = html.unescape((tmp_path / "lab-stack-graph.svg").read_text())
+    for name in ("compute-1-gate", "compute-2-packages", "server-1-instance", "x1.tiny", "test2"):
+        assert name in graph
 
 
 # --- 3: nothing changed, nothing done -------------------------------------------------------------
