@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"novalab/engine/provider-command/provider"
 )
@@ -15,8 +16,23 @@ import (
 var version = "0.0.0-dev"
 
 func main() {
+	exitWithParent()
 	if err := provider.New().Run(context.Background(), provider.Name, version); err != nil {
 		fmt.Fprintf(os.Stderr, "error: %v\n", err)
 		os.Exit(1)
 	}
+}
+
+// exitWithParent ends the plugin once the engine that started it is gone (reparented after a
+// SIGKILL): the SDK's own health check cancels a context its server does not listen to, so such a
+// plugin would otherwise run forever.
+func exitWithParent() {
+	parent := os.Getppid()
+	go func() {
+		for range time.Tick(2 * time.Second) {
+			if os.Getppid() != parent {
+				os.Exit(0)
+			}
+		}
+	}()
 }

@@ -7,6 +7,7 @@ normal end, so it stops quietly (a traceback there would land in the run's diagn
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -45,6 +46,16 @@ def main(argv: list[str]) -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+
+    # An engine killed with SIGKILL never interrupts us: end with it (we get reparented).
+    parent = os.getppid()
+
+    def watch_parent() -> None:
+        while not stopped.wait(2):
+            if os.getppid() != parent:
+                stopped.set()
+
+    threading.Thread(target=watch_parent, daemon=True).start()
     stopped.wait()
     host.terminate_children()
     server.stop(grace=1).wait()

@@ -1,33 +1,16 @@
 package local
 
-import "github.com/pulumi/pulumi-go-provider/infer"
+import (
+	"github.com/pulumi/pulumi-go-provider/infer"
 
-// Logging chooses which of a command's streams go to the engine log (command:local:Logging;
-// the same values as remote.Logging, a type of its own because the SDK has both).
-type Logging string
-
-// The values the SDK's Logging enum sends.
-const (
-	LogStdout          Logging = "stdout"
-	LogStderr          Logging = "stderr"
-	LogStdoutAndStderr Logging = "stdoutAndStderr"
-	LogNone            Logging = "none"
+	"novalab/engine/provider-command/internal/output"
 )
 
-// Values lists the enum for the schema.
-func (Logging) Values() []infer.EnumValue[Logging] {
-	return []infer.EnumValue[Logging]{
-		{Name: "stdout", Value: LogStdout, Description: "Log stdout, not stderr."},
-		{Name: "stderr", Value: LogStderr, Description: "Log stderr, not stdout."},
-		{Name: "stdoutAndStderr", Value: LogStdoutAndStderr, Description: "Log both (the default)."},
-		{Name: "none", Value: LogNone, Description: "Log neither."},
-	}
-}
+// Logging chooses which of a command's streams go to the engine log; both are captured as outputs
+// either way. A type of this module's own: the SDK has command:local:Logging (output.LoggingValues).
+type Logging string
 
-// streams reports which streams to log; unset means both, as upstream.
-func (l *Logging) streams() (stdout, stderr bool) {
-	if l == nil {
-		return true, true
-	}
-	return *l == LogStdout || *l == LogStdoutAndStderr, *l == LogStderr || *l == LogStdoutAndStderr
-}
+// Values lists the enum for the schema.
+func (Logging) Values() []infer.EnumValue[Logging] { return output.LoggingValues[Logging]() }
+
+func (l *Logging) streams() (stdout, stderr bool) { return output.Streams(l) }
