@@ -1,0 +1,36 @@
+"""The `novalab` script's own rules, before any engine runs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from support.mocks import ROOT
+
+
+@pytest.mark.parametrize("command", ["up", "preview"])
+def test_the_dev_stack_is_refused_here(command):
+    # Pulumi.dev.yaml holds the tutorial's 10.0.0.x: they are not this machine's to touch.
+    result = subprocess.run([str(ROOT / "novalab"), command, "dev"], capture_output=True, text=True,
+                            env={k: v for k, v in os.environ.items() if k != "NOVALAB_ALLOW_DEV"}, timeout=60)
+    assert result.returncode == 2
+    assert "refusing to run the engine on the dev stack here" in result.stderr
+
+
+def lab_config_args(*args: str, state: str) -> list[str]:
+    script = f'state={state}; source <(sed -n "/^lab_config_args() {{/,/^}}/p" {ROOT / "novalab"}); lab_config_args "$@"'
+    out = subprocess.run(["bash", "-c", script, "x", *args], capture_output=True, text=True, check=True).stdout
+    return out.split()
+
+
+def test_the_lab_stacks_config_file_is_added_where_pulumi_takes_one(tmp_path):
+    (tmp_path / "Pulumi.lab.yaml").write_text("config: {}\n")
+    flag = ["--config-file", str(tmp_path / "Pulumi.lab.yaml")]
+    assert lab_config_args("config", "set", "-s", "lab", "k", state=str(tmp_path)) == flag
+    assert lab_config_args("up", "--stack=lab", state=str(tmp_path)) == flag
+    assert lab_config_args("destroy", "--stack", "lab", "--yes", state=str(tmp_path)) == flag
+    assert lab_config_args("stack", "output", "-s", "lab", state=str(tmp_path)) == []  # takes no config file
+    assert lab_config_args("up", "-s", "mycloud", state=str(tmp_path)) == []
+    assert lab_config_args("up", "-s", "lab", state=str(tmp_path / "nowhere")) == []  # no lab config yet
