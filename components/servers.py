@@ -61,7 +61,12 @@ class Server(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.gates)),
         )
         self.fixed_ip = self.instance.networks.apply(lambda n: n[0].fixed_ip_v4 if n else None)
-        self.port_id = self.instance.networks.apply(lambda n: n[0].port if n else None)
+        # The server's port, for its floating IP: the provider leaves `networks[].port` empty for a
+        # network given by name, so look the port up by the server and its address. The lookup runs
+        # once the server exists (in a preview its id is unknown, so no API call is made).
+        self.port_id = openstack.networking.get_port_output(
+            device_id=self.instance.id, fixed_ip=self.fixed_ip, opts=pulumi.InvokeOutputOptions(parent=self)
+        ).id
 
         self.floating_ip: Optional[pulumi.Output[str]] = None
         if s.floating_ip_pool:

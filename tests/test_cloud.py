@@ -57,7 +57,11 @@ def test_floating_ip_from_the_pool_is_associated_to_the_servers_port(dev):
     (fip,) = dev.mocks.of_type("openstack:networking/floatingIp:FloatingIp")
     assert fip.inputs == {"pool": "public"}
     (assoc,) = dev.mocks.of_type("openstack:networking/floatingIpAssociate:FloatingIpAssociate")
-    assert assoc.inputs == {"floatingIp": "172.16.1.1", "portId": "port-of-server-1"}
+    # The provider leaves networks[].port empty for a network given by name (seen on the lab: the
+    # floating IP was "associated" to no port), so the program looks the server's port up.
+    (lookup,) = [c for c in dev.mocks.calls if c.token == "openstack:networking/getPort:getPort"]
+    assert lookup.args == {"deviceId": "server-1-instance-id", "fixedIp": "192.168.100.10"}
+    assert assoc.inputs == {"floatingIp": "172.16.1.1", "portId": "port-of-server-1-instance-id"}
     assert {"server-1-instance", "server-1-fip"} <= dev.monitor.depends_on("server-1-fip-assoc")
 
 

@@ -371,8 +371,9 @@ PROGRAM_CLASSES = """
         networks=[openstack.compute.InstanceNetworkArgs(name="private")], user_data="#!/bin/sh\\ntrue\\n",
         vendor_options=openstack.compute.InstanceVendorOptionsArgs(ignore_resize_confirmation=True))
     fip = openstack.networking.FloatingIp("server-1-fip", pool="public")
-    openstack.networking.FloatingIpAssociate(
-        "server-1-fip-assoc", floating_ip=fip.address, port_id=server.networks.apply(lambda n: n[0].port))
+    port = openstack.networking.get_port_output(
+        device_id=server.id, fixed_ip=server.networks.apply(lambda n: n[0].fixed_ip_v4))
+    openstack.networking.FloatingIpAssociate("server-1-fip-assoc", floating_ip=fip.address, port_id=port.id)
     volume = openstack.blockstorage.Volume("test2", name="test2", size=1)
     openstack.compute.VolumeAttach("server-1-test2-attach", instance_id=server.id, volume_id=volume.id, device="/dev/vdb")
     ec2 = openstack.identity.Ec2CredentialV3("ec2-credentials")

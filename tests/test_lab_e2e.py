@@ -14,6 +14,7 @@ import html
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import threading
@@ -116,12 +117,12 @@ class Lab:
     def __init__(self, state: Path):
         self.state = state
         self.config_file = state / "Pulumi.lab.yaml"
-        self.env = dict(os.environ, NOVALAB_STATE=str(state), PULUMI_CONFIG_PASSPHRASE=PASSPHRASE)
-        self.env.pop("PULUMI_CONFIG_PASSPHRASE_FILE", None)
-        self.env.pop("PULUMI_BACKEND_URL", None)
         self.pulumi = Pulumi(ROOT, state / "backend", stack="lab", config_file=self.config_file, passphrase=PASSPHRASE)
+        # ./novalab and pulumi alike: this stack's own backend and passphrase.
+        self.env = dict(self.pulumi.env, NOVALAB_STATE=str(state))
         self.outputs_seen: list[str] = []  # every CLI output, searched for secrets at the end
         self.timings: dict[str, float] = {}
+        self.finished: dict[str, dict[str, float]] = {}  # run label -> resource -> seconds
 
     def secrets(self) -> list[str]:
         values = [p.read_text().strip() for p in (LAB_DIR / "secrets").iterdir() if p.is_file()]
@@ -129,28 +130,46 @@ class Lab:
             values += [line for line in (LAB_DIR / "ssh" / key).read_text().splitlines() if len(line) > 20 and "-----" not in line]
         return values
 
-    def novalab_up(self) -> subprocess.CompletedProcess:
+    def _run(self, argv: list[str], label: str) -> Result:
+        """Run a CLI command while watching process command lines for secrets; stamp when each
+        resource finished (its "created/updated/replaced (..s)" line), in seconds from the start."""
         start = time.monotonic()
-        with CommandLineWatch(self.secrets()) as watch:
-            result = subprocess.run([str(ROOT / "novalab"), "up"], cwd=ROOT, env=self.env, capture_output=True,
-                                    text=True, timeout=3600)
-        self.timings["novalab up"] = time.monotonic() - start
-        self.outputs_seen.append(result.stdout + result.stderr)
+        done: dict[str, float] = {}
+        finished = re.compile(r"^\s*[+~-]+\s+\S+\s+(\S+)\s+(?:created|updated|replaced|deleted) \(")
+        with CommandLineWatch(self.secrets()) as watch, open(self.state / "stderr.log", "w+") as err:
+            proc = subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=err, text=True)
+            lines = []
+            for line in proc.stdout:
+                lines.append(line)
+                m = finished.match(line)
+                if m and m.group(1) not in done:
+                    done[m.group(1)] = time.monotonic() - start
+            proc.wait(timeout=3600)
+            err.seek(0)
+            stderr = err.read()
+        self.finished[label] = done
+        self.timings[label] = time.monotonic() - start
+        result = Result(argv[1:], proc.returncode, "".join(lines), stderr)
+        self.outputs_seen.append(result.output)
         assert watch.leaks == [], watch.leaks
         return result
 
-    def up(self, check: bool = True, label: str = "") -> Result:
-        start = time.monotonic()
-        with CommandLineWatch(self.secrets()) as watch:
-            result = self.pulumi.up("--policy-pack", str(ROOT / "policies"), "--policy-pack-config",
-                                    str(ROOT / "policies" / "config" / "lab.json"), check=False)
-        if label:
-            self.timings[label] = time.monotonic() - start
-        self.outputs_seen.append(result.output)
-        assert watch.leaks == [], watch.leaks
+    def novalab_up(self) -> Result:
+        return self._run([str(ROOT / "novalab"), "up"], "novalab up")
+
+    def up(self, check: bool = True, label: str = "up") -> Result:
+        result = self._run(
+            [str(self.pulumi.bin / "pulumi"), "up", "-s", "lab", *self.pulumi.config_args, "--yes", "--skip-preview",
+             "--policy-pack", str(ROOT / "policies"), "--policy-pack-config", str(ROOT / "policies" / "config" / "lab.json")],
+            label,
+        )
         if check and result.returncode != 0:
             raise AssertionError(str(result))
         return result
+
+    def gates_done(self, label: str, hosts: Iterable[str]) -> float:
+        """When the last of these hosts' gates finished, in seconds from the run's start."""
+        return max(self.finished[label][f"{h}-gate"] for h in hosts)
 
     def edit(self, change: Callable[[dict], None]) -> None:
         """Change the stack's config as a user would in its config file (secrets stay encrypted)."""
@@ -210,10 +229,20 @@ def planned_or_done(result: Result) -> str:
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
+def lab():
     up = subprocess.run([str(LAB), "up", "--hosts", "2"], capture_output=True, text=True, timeout=2400)
     assert up.returncode == 0, up.stderr[-4000:]
-    state = tmp_path_factory.mktemp("e2e-state")
+    # The stack lives beside the lab (a pytest temp dir may be cleaned while the lab still holds its
+    # resources). A stack an interrupted run left there is destroyed first, so the cloud starts clean.
+    state = LAB_DIR / "e2e"
+    if (state / "backend").exists():
+        leftover = Lab(state)
+        if leftover.pulumi.run("stack", "ls", "--json", check=False).stdout.strip() not in ("", "[]"):
+            leftover.pulumi.destroy("--continue-on-error", check=False)
+            leftover.pulumi.run("state", "unprotect", "--all", "-s", "lab", "--yes", check=False)
+            leftover.pulumi.destroy("--continue-on-error", check=False)
+    shutil.rmtree(state, ignore_errors=True)
+    state.mkdir(parents=True)
     stack = Lab(state)
     yield stack
     print("\ne2e timings (s): " + ", ".join(f"{k} {v:.0f}" for k, v in stack.timings.items()))
@@ -228,6 +257,7 @@ def first(lab):
     sessions, writes = ssh_sessions(), api_writes()
     result = lab.novalab_up()
     assert result.returncode == 0, f"{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
+    print(f"\nfirst converge of 2 hosts: gates done at {lab.gates_done('novalab up', ('compute-1', 'compute-2')):.0f} s")
     return {"result": result, "sessions": delta(sessions, ssh_sessions()), "writes": delta(writes, api_writes()),
             "git_before": git_before}
 
@@ -414,7 +444,9 @@ def test_with_the_mirror_back_only_the_new_host_is_provisioned(lab, first):
     used = delta(sessions, ssh_sessions())
     assert used == {"compute-3": 5, "controller": 1}, used  # its five host steps, its gate
     assert compute_services().get("compute-3") == ("enabled", "up")
-    print(f"\nadding a third host: {lab.timings['third host']:.0f} s")
+    two = lab.gates_done("novalab up", ("compute-1", "compute-2"))
+    one = lab.gates_done("third host", ("compute-3",))
+    print(f"\nadding a third host: {lab.timings['third host']:.0f} s; T(2 hosts)/T(1 host) = {two:.0f}/{one:.0f} s = {two / one:.2f}")
 
 
 # --- 5: removing it, as operators do --------------------------------------------------------------

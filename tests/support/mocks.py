@@ -85,6 +85,7 @@ class Recorder(pulumi.runtime.Mocks):
         self.calls: list[pulumi.runtime.MockCallArgs] = []
         self.stack_outputs = stack_outputs or {}
         self.secret_stack_outputs = list(secret_stack_outputs)
+        self.preview = False  # deploy() sets it: a preview's new resources have no id yet
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         self.resources.append(args)
@@ -97,8 +98,8 @@ class Recorder(pulumi.runtime.Mocks):
             state["stdout"] = FACTS if args.name.endswith("-packages") else "ok"
             state["stderr"] = ""
         elif t == "openstack:compute/instance:Instance":
-            port = "port-of-" + args.inputs.get("name", args.name)
-            state.update(accessIpV4="192.168.100.10", networks=[{"name": "net1", "fixedIpV4": "192.168.100.10", "port": port}])
+            # As the provider answers for a network given by name: no port (seen on the lab).
+            state.update(accessIpV4="192.168.100.10", networks=[{"name": "net1", "fixedIpV4": "192.168.100.10", "port": ""}])
         elif t == "openstack:networking/floatingIp:FloatingIp":
             state["address"] = "172.16.1.1"
         elif t == "openstack:compute/keypair:Keypair":
@@ -113,10 +114,14 @@ class Recorder(pulumi.runtime.Mocks):
         rid = args.resource_id or f"{args.name}-id"
         if t == "openstack:blockstorage/volume:Volume":
             rid = state["id"]
+        if self.preview and not args.resource_id:
+            rid = ""  # as the engine answers in a preview: the id of a resource to create is unknown
         return rid, state
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         self.calls.append(args)  # the program must make none in preview (tested)
+        if args.token == "openstack:networking/getPort:getPort":
+            return {"id": f"port-of-{args.args.get('deviceId')}", "deviceId": args.args.get("deviceId")}
         return {}
 
     # --- queries used by the tests ---
@@ -216,6 +221,7 @@ def deploy(
     The SECRETS keys, and `secret_keys` (e.g. a key set with `pulumi config set --secret --path`),
     are the stack's secret config keys."""
     mocks = mocks or Recorder()
+    mocks.preview = preview
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project="novalab", stack=stack, preview=preview, monitor=monitor)
     extra = [k if ":" in k else f"novalab:{k}" for k in secret_keys]
