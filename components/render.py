@@ -321,7 +321,8 @@ def openssh_public_key(private_key: str) -> str:
         pos += 4 + size
         return value
 
-    cipher, _kdf, _kdf_options = string(), string(), string()
+    cipher = string()
+    string(), string()  # the KDF's name and options: none without a passphrase
     if cipher != b"none":
         raise ValueError("the OpenSSH private key has a passphrase; nova needs one without (ssh-keygen -N '')")
     pos += 4  # number of keys

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from support.engine import ROOT, engine_bin, require_plugin
+from support.engine import engine_bin, require_plugin
 
 pytestmark = pytest.mark.engine
 

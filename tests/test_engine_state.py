@@ -139,7 +139,7 @@ def test_state_lifecycle_keeps_data_and_says_what_to_run_when_down(tmp_path, ssh
         # Idempotent: a second `up` of a running database changes nothing and succeeds.
         db.state("up")
         url = db.url
-        assert url.startswith(f"postgres://novalab@127.0.0.1:") and f"passfile={db.directory}/passfile" in url
+        assert url.startswith("postgres://novalab@127.0.0.1:") and f"passfile={db.directory}/passfile" in url
         stack = make_stack(tmp_path, sshd, url)
         stack.pulumi.up()
         exported = stack.pulumi.export()
@@ -322,7 +322,6 @@ def test_wait_lock_gives_up_at_its_deadline_naming_the_holder(tmp_path, db, sshd
     stack.set_delay(4)
     holder = stack.spawn(*stack.up_args(), out=tmp_path / "holder")
     wait_for(lambda: stack.count("start", "step-0") == 1, 120, "the first run to start")
-    started = time.monotonic()
     waiter = db.state("wait-lock", "2", "--", str(stack.pulumi.bin / "pulumi"), *stack.up_args(), check=False,
                       env=stack.pulumi.env, cwd=stack.pulumi.project_dir)
     assert waiter.returncode != 0

@@ -704,7 +704,7 @@ def test_controller_precheck_names_what_to_fix(bindir, token_ok, admin, message)
 def placement_stubs(bindir: Path, tmp_path: Path, inventory_on_look: int | None) -> Path:
     """The gate stubs for compute-9, at 10.0.0.23 where a stale hypervisor of an earlier host
     (compute-3) also sits; compute-9's provider gets inventory on look N (never, if None)."""
-    log = gate_stubs(bindir, tmp_path, up_after=0, host="compute-9")
+    gate_stubs(bindir, tmp_path, up_after=0, host="compute-9")
     looks = tmp_path / "inventory-looks"
     limit = -1 if inventory_on_look is None else inventory_on_look - 1
     extra = f"""\

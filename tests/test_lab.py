@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from components.config import M1
-from support.lab import HOSTS, LAB, LAB_DIR, LAB_MARKS, lab_stack, openstack, sh, ssh_pinned
+from support.lab import HOSTS, LAB, LAB_DIR, LAB_MARKS, command_lines, lab_stack, openstack, sh, ssh_pinned
 
 pytestmark = LAB_MARKS
 
@@ -112,13 +112,5 @@ def test_up_repairs_a_dead_service_and_a_dead_host(lab, tmp_path):
 def test_no_lab_secret_in_any_process_command_line(lab):
     secrets = [p.read_text().strip() for p in (LAB_DIR / "secrets").iterdir() if p.is_file()]
     assert len(secrets) >= 5  # admin, rabbit, service users, databases
-    leaks = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue  # the process ended meanwhile
-        leaks += [f"pid {proc.name}: {cmdline.split(' ')[0]}" for secret in secrets if secret in cmdline]
+    leaks = [f"pid {pid}: {line.split(' ')[0]}" for pid, line in command_lines().items() for s in secrets if s in line]
     assert leaks == []

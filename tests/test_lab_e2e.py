@@ -27,7 +27,7 @@ import yaml
 
 from components.compute_host import CONTROLLER_STEPS, STEPS
 from support.engine import ROOT, Pulumi, Result, diagnostics
-from support.lab import LAB, LAB_DIR, LAB_MARKS, OUTSIDE_NS, lab_stack, openstack, sh
+from support.lab import LAB, LAB_DIR, LAB_MARKS, OUTSIDE_NS, command_lines, lab_stack, openstack, sh
 
 pytestmark = [*LAB_MARKS, pytest.mark.engine]
 
@@ -88,14 +88,8 @@ class CommandLineWatch:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            for proc in Path("/proc").iterdir():
-                if not proc.name.isdigit():
-                    continue
-                try:
-                    cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                except OSError:
-                    continue
-                self.leaks += [f"pid {proc.name}: {cmdline[:80]}" for s in self.secrets if s in cmdline]
+            for pid, line in command_lines().items():
+                self.leaks += [f"pid {pid}: {line[:80]}" for s in self.secrets if s in line]
             self.samples += 1
             self._stop.wait(0.2)
 

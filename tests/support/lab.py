@@ -49,6 +49,19 @@ LAB_UNAVAILABLE = lab_unavailable()
 LAB_MARKS = [pytest.mark.lab, pytest.mark.skipif(bool(LAB_UNAVAILABLE), reason=LAB_UNAVAILABLE or "-")]
 
 
+def command_lines() -> dict[str, str]:
+    """Every process's command line on this machine (the lab's hosts are namespaces here, so theirs
+    too), by pid; processes that end while being read are left out."""
+    lines = {}
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                lines[proc.name] = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+    return lines
+
+
 def sh(*args: str, timeout: int = 120, check: bool = True) -> subprocess.CompletedProcess:
     result = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
