@@ -65,11 +65,32 @@ preseed_libvirt() {
   printf 'security_driver = "none"\nnamespaces = []\n' > "$root/etc/libvirt/qemu.conf"
 }
 
+# A new host root is a new machine: what the cloud still knows of an earlier compute-N (its database
+# outlives `lab down`) is forgotten first, as an operator does before reusing a name: its servers
+# (their disks went with the old root), its compute service (with its compute node), its agents, and
+# a placement provider of that name left without a compute node.
+forget_host_records() {  # forget_host_records NAME
+  local name=$1 id
+  for id in $(os_admin server list --all-projects --host "$name" -f value -c ID); do
+    os_admin server delete --wait "$id"
+  done
+  for id in $(os_admin --os-compute-api-version 2.53 compute service list --service nova-compute --host "$name" -f value -c ID); do
+    os_admin --os-compute-api-version 2.53 compute service delete "$id"
+  done
+  for id in $(os_admin network agent list --host "$name" -f value -c ID); do
+    os_admin network agent delete "$id"
+  done
+  for id in $(os_admin resource provider list --name "$name" -f value -c uuid); do
+    os_admin resource provider delete "$id" || info "$name: placement provider $id is still in use; left alone"
+  done
+}
+
 create_host() {  # create_host N
   local n=$1 root
   root=$(host_root "$n")
   if [ ! -x "$root/usr/sbin/sshd" ]; then
     info "compute-$n: unpacking the host image"
+    forget_host_records "compute-$n"
     mkdir -p "$root"
     tar -C "$root" -xzf "$HOST_TARBALL"
     preseed_libvirt "$root"
