@@ -122,6 +122,10 @@ setup() {
     return 0
   fi
   command -v go >/dev/null 2>&1 || die "Go is needed to build the engine (https://go.dev/dl or Debian's golang); or put an official Pulumi install on PATH"
+  # One setup at a time per cache: a second one (another terminal, a test) waits, then finds it built.
+  mkdir -p "$CACHE"
+  exec 9>"$CACHE/.setup.lock"
+  flock 9
   local cli failed=() name version dir
   cli=$(cli_dir)
   if build "the Pulumi CLI ($(cd "$ENGINE_HOME/cli" && go list -m -f '{{.Version}}' github.com/pulumi/pulumi/pkg/v3))" \

@@ -8,3 +8,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Numbers tests measured on the way (e.g. the lab's converge times) at the end of the run:
+    they are for the reader, never asserted against a clock."""
+    from support import numbers
+
+    if numbers.MEASURED:
+        terminalreporter.section("numbers")
+        for key, value in numbers.MEASURED.items():
+            terminalreporter.write_line(f"{key}: {value}")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from support import numbers
 from support.engine import ROOT, engine_bin
 
 pytestmark = pytest.mark.engine
@@ -63,4 +64,4 @@ def test_a_second_setup_rebuilds_nothing():
     result = setup(None, NOVALAB_ENGINE="build")
     assert result.returncode == 0, result.stderr
     assert "building" not in result.stderr
-    print(f"\nwarm engine setup: {time.monotonic() - start:.2f} s")
+    numbers.record("engine: warm setup (nothing to build), s", round(time.monotonic() - start, 2))

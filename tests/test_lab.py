@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from components.config import M1
+from support import numbers
 from support.lab import HOSTS, LAB, LAB_DIR, LAB_MARKS, command_lines, lab_stack, openstack, sh, ssh_pinned
 
 pytestmark = LAB_MARKS
@@ -31,7 +32,9 @@ def lab():
     assert down.returncode == 0, down.stderr[-4000:]
     result = subprocess.run([str(LAB), "up", "--hosts", str(HOSTS)], capture_output=True, text=True, timeout=2400)
     assert result.returncode == 0, f"lab up failed:\n{result.stderr[-4000:]}"
-    print("\n" + "\n".join(line for line in result.stderr.splitlines() if ": " in line and line.strip().endswith(" s")))
+    for line in result.stderr.splitlines():
+        if line.strip().startswith("==> lab up in "):
+            numbers.record("lab: up from down, s", line.strip().split()[4])
     return result
 
 

@@ -26,6 +26,7 @@ import pytest
 import yaml
 
 from components.compute_host import CONTROLLER_STEPS, STEPS
+from support import numbers
 from support.engine import ROOT, Pulumi, Result, diagnostics
 from support.lab import LAB, LAB_DIR, LAB_MARKS, OUTSIDE_NS, command_lines, lab_stack, openstack, sh
 
@@ -239,7 +240,6 @@ def lab():
     state.mkdir(parents=True)
     stack = Lab(state)
     yield stack
-    print("\ne2e timings (s): " + ", ".join(f"{k} {v:.0f}" for k, v in stack.timings.items()))
 
 
 # --- 1, 2, 11: the README's main job on fresh hosts ------------------------------------------------
@@ -251,7 +251,8 @@ def first(lab):
     sessions, writes = ssh_sessions(), api_writes()
     result = lab.novalab_up()
     assert result.returncode == 0, f"{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
-    print(f"\nfirst converge of 2 hosts: gates done at {lab.gates_done('novalab up', ('compute-1', 'compute-2')):.0f} s")
+    numbers.record("e2e: ./novalab up on fresh hosts, s", lab.timings["novalab up"])
+    numbers.record("e2e: first converge, both gates done at s", lab.gates_done("novalab up", ("compute-1", "compute-2")))
     return {"result": result, "sessions": delta(sessions, ssh_sessions()), "writes": delta(writes, api_writes()),
             "git_before": git_before}
 
@@ -266,7 +267,7 @@ def test_novalab_up_provisions_every_host_with_one_session_per_step(lab, first):
     host_steps = len(STEPS) - len(CONTROLLER_STEPS)
     assert sessions.get("compute-1") == host_steps and sessions.get("compute-2") == host_steps, sessions
     assert sessions.get("controller") == 2 * len(CONTROLLER_STEPS), sessions  # one session per step
-    print(f"\nfirst converge: {lab.timings['novalab up']:.0f} s; SSH sessions {sessions}")
+    numbers.record("e2e: SSH sessions on the first converge", sessions)
 
 
 def test_hosts_have_the_tutorials_packages_bridge_config_and_services(first):
@@ -337,7 +338,7 @@ def test_a_second_up_changes_nothing_opens_no_session_and_writes_nothing(lab, fi
     assert delta(sessions, ssh_sessions()) == {}
     assert delta(writes, api_writes()) == {}
     assert lab.timings["no-op up"] < 60
-    print(f"\nno-op up: {lab.timings['no-op up']:.1f} s")
+    numbers.record("e2e: no-op up, s", lab.timings["no-op up"])
 
 
 # --- 4: one nova.conf value -------------------------------------------------------------------------
@@ -403,7 +404,7 @@ def test_changing_the_flavor_resizes_server_1_in_place(lab, first):
     after = server(before)
     assert lab.outputs()["servers"]["server-1"]["id"] == before  # same server, not a new one
     assert after["status"] == "ACTIVE" and after["flavor"].startswith("x1.tiny")
-    print(f"\nresize: {lab.timings['resize']:.0f} s")
+    numbers.record("e2e: resize, s", lab.timings["resize"])
 
 
 # --- 5 and 8b: a third host, with the package mirror down first -------------------------------------
@@ -440,7 +441,8 @@ def test_with_the_mirror_back_only_the_new_host_is_provisioned(lab, first):
     assert compute_services().get("compute-3") == ("enabled", "up")
     two = lab.gates_done("novalab up", ("compute-1", "compute-2"))
     one = lab.gates_done("third host", ("compute-3",))
-    print(f"\nadding a third host: {lab.timings['third host']:.0f} s; T(2 hosts)/T(1 host) = {two:.0f}/{one:.0f} s = {two / one:.2f}")
+    numbers.record("e2e: adding a third host, s", lab.timings["third host"])
+    numbers.record("e2e: T(2 hosts)/T(1 host)", f"{two:.0f}/{one:.0f} s = {two / one:.2f}")
 
 
 # --- 5: removing it, as operators do --------------------------------------------------------------
@@ -594,3 +596,5 @@ def test_up_after_destroy_converges_faster_than_the_first(lab, first):
         "compute-1": ("enabled", "up"), "compute-2": ("enabled", "up")}
     assert server(lab.outputs()["servers"]["server-1"]["id"])["status"] == "ACTIVE"
     assert lab.timings["up after destroy"] < lab.timings["novalab up"]
+    numbers.record("e2e: destroy, s", lab.timings["destroy"])
+    numbers.record("e2e: up after destroy, s", lab.timings["up after destroy"])
