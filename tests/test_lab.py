@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -33,8 +34,9 @@ def lab():
     result = subprocess.run([str(LAB), "up", "--hosts", str(HOSTS)], capture_output=True, text=True, timeout=2400)
     assert result.returncode == 0, f"lab up failed:\n{result.stderr[-4000:]}"
     for line in result.stderr.splitlines():
-        if line.strip().startswith("==> lab up in "):
-            numbers.record("lab: up from down, s", line.strip().split()[4])
+        line = re.sub(r"\x1b\[[0-9;]*m", "", line).strip()  # the lab's log lines are bold
+        if line.startswith("==> lab up in "):
+            numbers.record("lab: up from down, s", line.split()[4])
     return result
 
 

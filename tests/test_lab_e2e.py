@@ -223,6 +223,30 @@ def planned_or_done(result: Result) -> str:
     return result.stdout
 
 
+def forget_what_a_lost_stack_made() -> None:
+    """The lab's cloud outlives `lab down` and a lost stack state (a deleted state directory):
+    what the lab stack declares by name is removed from it, so the first `up` can create it again.
+    Lab only: this is the admin of a test cloud cleaning up after its own tests."""
+    declared = yaml.safe_load((ROOT / "Pulumi.lab.yaml").read_text())["config"]
+    for name in [s["name"] for s in declared["novalab:servers"]] + ["server-2"]:
+        for sid in openstack("server", "list", "--all-projects", "--name", f"^{name}$", "-f", "value", "-c", "ID").split():
+            openstack("server", "delete", "--wait", sid)
+    if declared["novalab:keypair"]["name"] in openstack("keypair", "list", "-f", "value", "-c", "Name").split():
+        openstack("keypair", "delete", declared["novalab:keypair"]["name"])
+    for flavor in declared["novalab:flavors"]:
+        if flavor["name"] in openstack("flavor", "list", "-f", "value", "-c", "Name").split():
+            openstack("flavor", "delete", flavor["name"])
+    volumes = [v["name"] for s in declared["novalab:servers"] for v in s.get("volumes", [])]
+    for row in json.loads(openstack("volume", "list", "--all-projects", "-f", "json")):
+        if row["Name"] in volumes:
+            openstack("volume", "delete", row["ID"])
+    for row in json.loads(openstack("floating", "ip", "list", "-f", "json")):
+        if not row.get("Port"):
+            openstack("floating", "ip", "delete", row["ID"])
+    for access in openstack("ec2", "credentials", "list", "-f", "value", "-c", "Access").split():
+        openstack("ec2", "credentials", "delete", access)
+
+
 @pytest.fixture(scope="module")
 def lab():
     up = subprocess.run([str(LAB), "up", "--hosts", "2"], capture_output=True, text=True, timeout=2400)
@@ -237,6 +261,7 @@ def lab():
             leftover.pulumi.run("state", "unprotect", "--all", "-s", "lab", "--yes", check=False)
             leftover.pulumi.destroy("--continue-on-error", check=False)
     shutil.rmtree(state, ignore_errors=True)
+    forget_what_a_lost_stack_made()
     state.mkdir(parents=True)
     stack = Lab(state)
     yield stack
