@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import venv
 from importlib import metadata
 from pathlib import Path
@@ -182,3 +183,31 @@ def test_the_host_ends_quietly_when_the_cli_interrupts_it(running_host, sig):
     proc.send_signal(sig)
     assert proc.wait(timeout=10) == 0
     assert proc.stderr.read() == ""  # no KeyboardInterrupt traceback in the run's diagnostics
+
+
+def test_a_program_ends_with_its_language_host(tmp_path):
+    """A program waiting on an engine that never answers (a socket that accepts and stays silent)
+    ends once its host is killed: it is reparented and would otherwise wait for ever."""
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    (tmp_path / "__main__.py").write_text("import pulumi\npulumi.export('x', 1)\n")
+    runner = HOST_DIR / "novalab_langhost" / "run_program.py"
+    monitor = f"127.0.0.1:{silent.getsockname()[1]}"
+    host = subprocess.Popen(
+        ["bash", "-c", '"$@" & echo $!; wait', "host", sys.executable, str(runner), "--monitor", monitor,
+         "--project", "p", "--stack", "s", str(tmp_path)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    pid = int(host.stdout.readline())
+    time.sleep(3)
+    assert os.path.exists(f"/proc/{pid}"), "the program should still be waiting for the engine"
+    host.send_signal(signal.SIGKILL)
+    host.wait()
+    deadline = time.monotonic() + 15
+    while os.path.exists(f"/proc/{pid}") and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]:
+        assert time.monotonic() < deadline, "the program outlived its host"
+        time.sleep(0.5)
+    silent.close()
