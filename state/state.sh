@@ -360,7 +360,9 @@ stack_filter() {
 }
 
 # holder_state PID HOST TIMESTAMP: alive | gone | elsewhere. A pid on this host counts as the holder
-# only when that process started no later than the lock was written (a reused pid is not the holder).
+# when that process started no later than the lock was written (a reused pid is not the holder), or
+# when it is a `pulumi` process: a process start time is derived from the boot clock, which a paused
+# VM stops while the wall clock moves on (seen: a live holder looked younger than its lock, so "gone").
 holder_state() {
   local pid=$1 host=$2 when=$3
   [ "$host" = "$(hostname)" ] || { echo elsewhere; return; }
@@ -374,7 +376,11 @@ holder_state() {
   btime=$(awk '$1 == "btime" {print $2}' /proc/stat)
   hz=$(getconf CLK_TCK)
   start_epoch=$((btime + ticks / hz))
-  if [ "$start_epoch" -gt $((lock_epoch + 1)) ]; then echo gone; else echo alive; fi
+  if [ "$start_epoch" -gt $((lock_epoch + 1)) ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" != pulumi ]; then
+    echo gone
+  else
+    echo alive
+  fi
 }
 
 print_locks() {  # stdin: lock rows

@@ -287,7 +287,11 @@ def test_novalab_preview_wait_lock_retries_through_state_sh(tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     calls = tmp_path / "calls"
-    holder = f"root@{socket.gethostname()} (pid {os.getpid()}) at {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}"
+    # The holder is a live process named pulumi, as a real holder is (whatever the clocks say of its age).
+    (tmp_path / "holder").mkdir()
+    shutil.copy("/bin/sleep", tmp_path / "holder" / "pulumi")
+    holding = subprocess.Popen([str(tmp_path / "holder" / "pulumi"), "300"])
+    holder = f"root@{socket.gethostname()} (pid {holding.pid}) at {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}"
     plugin_ls = "".join(f"{line.split()[0]} resource {line.split()[1]}\\n" for line in plugins if line.strip())
     (bin_dir / "pulumi").write_text(f"""#!/bin/bash
 echo "$*" >> {calls}
@@ -308,11 +312,15 @@ esac
     (bin_dir / "pulumi-language-python").chmod(0o755)
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "PULUMI_BACKEND_URL": f"file://{tmp_path}",
            "PULUMI_CONFIG_PASSPHRASE": "x"}
-    proc = subprocess.run([str(ROOT / "novalab"), "preview", "waittest", "--wait-lock", "30"], env=env,
-                          capture_output=True, text=True, timeout=300)
+    try:
+        proc = subprocess.run([str(ROOT / "novalab"), "preview", "waittest", "--wait-lock", "30"], env=env,
+                              capture_output=True, text=True, timeout=300)
+    finally:
+        holding.kill()
+        holding.wait()
     assert proc.returncode == 0, proc.stderr
     assert "previewed" in proc.stdout
-    assert f"locked by root@{socket.gethostname()} pid {os.getpid()}" in proc.stderr and "waiting" in proc.stderr, proc.stderr
+    assert f"locked by root@{socket.gethostname()} pid {holding.pid}" in proc.stderr and "waiting" in proc.stderr, proc.stderr
     previews = [line for line in calls.read_text().splitlines() if line.startswith("preview")]
     assert len(previews) == 2 and "--wait-lock" not in previews[1] and "-s waittest" in previews[1], previews
 
@@ -392,6 +400,31 @@ def test_a_stale_lock_on_the_file_backend_is_reported_and_cleared_the_same_way(t
     stack.set_delay(0)
     stack.pulumi.up()
     assert_converged(stack, 2)
+
+
+def test_a_live_pid_counts_as_the_holder_unless_it_is_another_program_started_after_the_lock(tmp_path):
+    # Two locks written in 2020 by pids that are alive now: a `pulumi` is the holder (clocks aside),
+    # anything else under that pid is a reused pid, so its lock is stale.
+    locks_dir = tmp_path / ".pulumi" / "locks" / "organization" / "novalab" / "reuse"
+    locks_dir.mkdir(parents=True)
+    procs = {}
+    for name in ("pulumi", "other"):
+        (tmp_path / name).mkdir()
+        shutil.copy("/bin/sleep", tmp_path / name / name)
+        procs[name] = subprocess.Popen([str(tmp_path / name / name), "300"])
+        lock = {"pid": procs[name].pid, "username": "root", "hostname": socket.gethostname(),
+                "timestamp": "2020-01-01T00:00:00Z"}
+        (locks_dir / f"{name}.json").write_text(json.dumps(lock, separators=(",", ":")))
+    try:
+        locks = subprocess.run([str(ROOT / "state" / "state.sh"), "locks", "reuse"], capture_output=True, text=True,
+                               env={**os.environ, "PULUMI_BACKEND_URL": f"file://{tmp_path}"}, check=True).stdout
+    finally:
+        for proc in procs.values():
+            proc.kill()
+            proc.wait()
+    rows = {line.split("pid ")[1].split()[0]: line for line in locks.splitlines() if " pid " in line}
+    assert "running" in rows[str(procs["pulumi"].pid)], locks
+    assert "STALE" in rows[str(procs["other"].pid)], locks
 
 
 def test_unlock_refuses_while_the_holder_runs(tmp_path, db, sshd):
