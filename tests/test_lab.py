@@ -13,7 +13,6 @@ import os
 import re
 import signal
 import socket
-import subprocess
 import time
 from pathlib import Path
 
@@ -29,9 +28,8 @@ pytestmark = LAB_MARKS
 @pytest.fixture(scope="module")
 def lab():
     # From down: the hosts must be freshly made (a previous run may have provisioned them).
-    down = subprocess.run([str(LAB), "down"], capture_output=True, text=True, timeout=600)
-    assert down.returncode == 0, down.stderr[-4000:]
-    result = subprocess.run([str(LAB), "up", "--hosts", str(HOSTS)], capture_output=True, text=True, timeout=2400)
+    sh(str(LAB), "down", timeout=600)
+    result = sh(str(LAB), "up", "--hosts", str(HOSTS), timeout=2400, check=False)
     assert result.returncode == 0, f"lab up failed:\n{result.stderr[-4000:]}"
     for line in result.stderr.splitlines():
         line = re.sub(r"\x1b\[[0-9;]*m", "", line).strip()  # the lab's log lines are bold

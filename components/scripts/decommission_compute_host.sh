@@ -7,7 +7,10 @@
 #                nova-compute and the L2 agent) delete the service record (nova deletes its compute
 #                node and placement resource provider with it, so the machine can come back under any
 #                name) and its network agents. Done while nova-compute still ran, it would re-create
-#                its provider within seconds.
+#                its provider within seconds. Then nova's soft-deleted rows are archived: nova joins
+#                a server to every service record of its host's name, deleted ones included, so a
+#                host that came back under this name would have its servers refused as "down" (409
+#                "Service is unavailable at this time" on resize, seen in the e2e).
 # Usage: decommission_compute_host.sh drain|forget HOST   (stdin: the gate's clouds.yaml; never in
 # argv or env). Safe to re-run: what nova no longer has is reported and left alone.
 set -euo pipefail
@@ -21,6 +24,15 @@ workdir=$(mktemp -d)
 trap 'rm -rf "$workdir"' EXIT
 (umask 077 && cat > "$workdir/clouds.yaml")
 export OS_CLIENT_CONFIG_FILE="$workdir/clouds.yaml" OS_CLOUD=novalab
+
+nova_manage() {
+  # As the nova user when there is one, so root does not take over nova's log files.
+  if id nova >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+    runuser -u nova -- nova-manage "$@"
+  else
+    nova-manage "$@"
+  fi
+}
 
 # 2.53: services by UUID, which stays unambiguous with several cells.
 compute() { openstack --os-compute-api-version 2.53 "$@"; }
@@ -62,6 +74,10 @@ if [ -n "$service" ]; then
 else
   echo "nova has no nova-compute service on $host"
 fi
+# nova-manage has no narrower way to drop a deleted service record: this is the operators' routine
+# archive of every soft-deleted row (it keeps them in nova's shadow tables).
+nova_manage db archive_deleted_rows --until-complete --all-cells >/dev/null
+echo "archived nova's deleted rows: $host can come back under its name"
 for agent in $(openstack network agent list --host "$host" -f value -c ID); do
   openstack network agent delete "$agent"
   echo "deleted network agent $agent of $host"

@@ -77,6 +77,9 @@ forget_host_records() {  # forget_host_records NAME
   for id in $(os_admin --os-compute-api-version 2.53 compute service list --service nova-compute --host "$name" -f value -c ID); do
     os_admin --os-compute-api-version 2.53 compute service delete "$id"
   done
+  # nova joins a server to every service record of its host's name, soft-deleted ones included: the
+  # new host's servers would be refused as "down" (409 on resize) until those rows are archived.
+  in_ctl as_user nova nova-manage db archive_deleted_rows --until-complete --all-cells >>"$LAB_LOGS/nova-manage.out" 2>&1
   for id in $(os_admin network agent list --host "$name" -f value -c ID); do
     os_admin network agent delete "$id"
   done

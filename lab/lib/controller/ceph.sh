@@ -7,13 +7,22 @@
 ceph_retry() {
   local try
   for try in 1 2 3 4 5 6 7 8 9 10; do
-    in_ctl ceph "$@" 2>>"$LAB_LOGS/ceph-setup.out" && return 0
+    in_ctl ceph --connect-timeout 10 "$@" 2>>"$LAB_LOGS/ceph-setup.out" && return 0
     sleep 2
   done
   die "ceph $* keeps failing (see $LAB_LOGS/ceph-setup.out)"
 }
 
-osd_up() { in_ctl ceph osd stat | has '1 up'; }
+osd_up() { in_ctl ceph --connect-timeout 5 osd stat | has '1 up'; }
+# volumes_active: every placement group of the volumes pool active+clean, so I/O to it is served
+# rather than queued for ever. (Only this pool: the .mgr pool's group stays "unknown" after the
+# memstore OSD restarts empty, and nothing here uses it.)
+volumes_active() {
+  in_ctl ceph --connect-timeout 5 pg ls-by-pool volumes | awk '
+    NR == 1 { for (i = 1; i <= NF; i++) if ($i == "STATE") col = i; next }
+    $1 ~ /^[0-9]+\.[0-9a-f]+$/ { pgs++; if ($col != "active+clean") waiting++ }
+    END { exit !(col && pgs > 0 && !waiting) }'
+}
 osd_up_or_dead() { ! pid_alive "$LAB_RUN/ceph-osd.pid" || osd_up; }
 
 # osd_start_empty: a new memstore osd.0 under the uuid the monitor knows.
@@ -25,6 +34,10 @@ osd_start_empty() {
     echo "${existing:-$(cat /proc/sys/kernel/random/uuid)}" > "$uuid_file"
   fi
   ceph_retry osd create "$(cat "$uuid_file")" >/dev/null
+  # The monitor keeps osd.0 "up" in its map when the last OSD process died without telling it (seen
+  # in CI: a new OSD failed its init, the stale "up" passed for it, and `rbd pool init` then waited
+  # for ever). Marked down here, "up" below can only mean this process booted.
+  ceph_retry osd down 0 >/dev/null
   rm -rf /var/lib/ceph/osd/ceph-0 && mkdir -p /var/lib/ceph/osd/ceph-0 && chown ceph: /var/lib/ceph/osd/ceph-0
   as_user ceph ceph-osd -i 0 --mkfs --osd-uuid "$(cat "$uuid_file")" >>"$LAB_LOGS/ceph-setup.out" 2>&1
   daemon ceph-osd ceph "$CTL_NS" /usr/bin/ceph-osd -f -i 0
@@ -106,9 +119,17 @@ ceph_up() {
       sleep 2
     done
   fi
+  local new_pool=""
   if ! ceph_retry osd pool ls | has -x volumes; then
+    new_pool=yes
     ceph_retry osd pool create volumes 16 >/dev/null
     ceph_retry osd pool set volumes size 1 --yes-i-really-mean-it >/dev/null
-    in_ctl rbd pool init volumes
+  fi
+  if ! within 120 volumes_active; then
+    in_ctl ceph --connect-timeout 5 -s >&2 || true
+    die "ceph: the volumes pool's placement groups did not become active+clean within 120 s (ceph -s above, $LAB_LOGS/ceph-osd.0.log)"
+  fi
+  if [ -n "$new_pool" ]; then
+    in_ctl timeout 120 rbd pool init volumes || die "ceph: rbd pool init volumes failed or hung (see ceph -s)"
   fi
 }
