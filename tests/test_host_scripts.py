@@ -614,7 +614,8 @@ def decommission_stubs(bindir: Path, tmp_path: Path, servers: str = "", servers_
         """,
     )
     stub_no_nova_user(bindir)
-    stub(bindir, "nova-manage", f'echo "nova-manage $*" >> {log}\n')
+    # as nova-manage does when it archived rows
+    stub(bindir, "nova-manage", f'echo "nova-manage $*" >> {log}; exit 1\n')
     return log
 
 
@@ -663,6 +664,14 @@ def test_forget_deletes_the_service_record_and_the_agents_then_archives_the_dele
     assert archived > deleted
     assert "openstack network agent delete agent-uuid-3" in calls
     assert "compute host compute-3 is out of nova" in result.stdout
+
+
+def test_forget_fails_when_nova_manage_cannot_archive(bindir, tmp_path):
+    decommission_stubs(bindir, tmp_path)
+    stub(bindir, "nova-manage", 'echo "cannot connect to the database" >&2; exit 3\n')
+    result = run("decommission_compute_host.sh", "forget", "compute-3", stdin=CLOUDS, env=path_with(bindir))
+    assert result.returncode == 1
+    assert "archive_deleted_rows failed (3)" in result.stderr and "compute-3" in result.stderr
 
 
 def test_decommission_takes_only_its_two_parts():

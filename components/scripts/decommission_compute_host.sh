@@ -76,7 +76,13 @@ else
 fi
 # nova-manage has no narrower way to drop a deleted service record: this is the operators' routine
 # archive of every soft-deleted row (it keeps them in nova's shadow tables).
-nova_manage db archive_deleted_rows --until-complete --all-cells >/dev/null
+# (It exits 1 when it archived something, 0 when there was nothing to archive.)
+rc=0
+nova_manage db archive_deleted_rows --until-complete --all-cells >/dev/null || rc=$?
+if [ "$rc" -gt 1 ]; then
+  echo "nova-manage db archive_deleted_rows failed ($rc): a host of the name $host would have its servers refused as down until it is run" >&2
+  exit 1
+fi
 echo "archived nova's deleted rows: $host can come back under its name"
 for agent in $(openstack network agent list --host "$host" -f value -c ID); do
   openstack network agent delete "$agent"
