@@ -672,6 +672,24 @@ def test_forget_fails_when_nova_manage_cannot_archive(bindir, tmp_path):
     result = run("decommission_compute_host.sh", "forget", "compute-3", stdin=CLOUDS, env=path_with(bindir))
     assert result.returncode == 1
     assert "archive_deleted_rows failed (3)" in result.stderr and "compute-3" in result.stderr
+    assert "cannot connect to the database" in result.stderr  # nova-manage's own words
+
+
+def test_two_forgets_at_once_archive_one_after_the_other(bindir, tmp_path):
+    # nova-manage archiving the same rows twice at once fails (seen: exit 255 for one of two hosts)
+    log = decommission_stubs(bindir, tmp_path)
+    running = tmp_path / "archiving"
+    stub(bindir, "nova-manage", f"""\
+        [ ! -e {running} ] || {{ echo "archived the same rows twice" >&2; exit 255; }}
+        touch {running}; sleep 1; rm {running}
+        echo "nova-manage $*" >> {log}; exit 1
+        """)
+    env = {**os.environ, **path_with(bindir), "NOVALAB_LOCK_DIR": str(tmp_path)}
+    procs = [subprocess.Popen(["bash", str(SCRIPTS_DIR / "decommission_compute_host.sh"), "forget", "compute-3"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+    results = [p.communicate(CLOUDS, timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], results
+    assert log.read_text().count("archive_deleted_rows") == 2
 
 
 def test_decommission_takes_only_its_two_parts():

@@ -75,11 +75,18 @@ else
   echo "nova has no nova-compute service on $host"
 fi
 # nova-manage has no narrower way to drop a deleted service record: this is the operators' routine
-# archive of every soft-deleted row (it keeps them in nova's shadow tables).
+# archive of every soft-deleted row (it keeps them in nova's shadow tables). One at a time on this
+# controller: two hosts leaving at once archived the same rows and one failed (exit 255).
 # (It exits 1 when it archived something, 0 when there was nothing to archive.)
+lock_dir=${NOVALAB_LOCK_DIR:-/run/lock}
+[ -d "$lock_dir" ] && [ -w "$lock_dir" ] || lock_dir=${TMPDIR:-/tmp}
 rc=0
-nova_manage db archive_deleted_rows --until-complete --all-cells >/dev/null || rc=$?
+(
+  flock -w 300 9 || { echo "waited 300s for $lock_dir/novalab-nova-archive.lock" >&2; exit 3; }
+  nova_manage db archive_deleted_rows --until-complete --all-cells
+) 9>"$lock_dir/novalab-nova-archive.lock" >"$workdir/archive.out" 2>&1 || rc=$?
 if [ "$rc" -gt 1 ]; then
+  tail -n 20 "$workdir/archive.out" >&2
   echo "nova-manage db archive_deleted_rows failed ($rc): a host of the name $host would have its servers refused as down until it is run" >&2
   exit 1
 fi
