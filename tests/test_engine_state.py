@@ -279,6 +279,13 @@ def test_with_wait_lock_the_second_up_waits_then_finds_nothing_to_do(tmp_path, d
     assert_converged(stack, 3)
 
 
+def live_process_named(tmp_path: Path, name: str) -> subprocess.Popen:
+    """A process that sleeps under the command name NAME (/proc/PID/comm), for the caller to kill."""
+    (tmp_path / name).mkdir()
+    shutil.copy("/bin/sleep", tmp_path / name / name)
+    return subprocess.Popen([str(tmp_path / name / name), "300"])
+
+
 def test_novalab_preview_wait_lock_retries_through_state_sh(tmp_path):
     # ./novalab's own wiring of --wait-lock, with a stand-in `pulumi` on PATH (an install on PATH is
     # used as is: no engine build) whose first preview meets a lock held by this live test process.
@@ -288,9 +295,7 @@ def test_novalab_preview_wait_lock_retries_through_state_sh(tmp_path):
     bin_dir.mkdir()
     calls = tmp_path / "calls"
     # The holder is a live process named pulumi, as a real holder is (whatever the clocks say of its age).
-    (tmp_path / "holder").mkdir()
-    shutil.copy("/bin/sleep", tmp_path / "holder" / "pulumi")
-    holding = subprocess.Popen([str(tmp_path / "holder" / "pulumi"), "300"])
+    holding = live_process_named(tmp_path, "pulumi")
     holder = f"root@{socket.gethostname()} (pid {holding.pid}) at {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}"
     plugin_ls = "".join(f"{line.split()[0]} resource {line.split()[1]}\\n" for line in plugins if line.strip())
     (bin_dir / "pulumi").write_text(f"""#!/bin/bash
@@ -409,9 +414,7 @@ def test_a_live_pid_counts_as_the_holder_unless_it_is_another_program_started_af
     locks_dir.mkdir(parents=True)
     procs = {}
     for name in ("pulumi", "other"):
-        (tmp_path / name).mkdir()
-        shutil.copy("/bin/sleep", tmp_path / name / name)
-        procs[name] = subprocess.Popen([str(tmp_path / name / name), "300"])
+        procs[name] = live_process_named(tmp_path, name)
         lock = {"pid": procs[name].pid, "username": "root", "hostname": socket.gethostname(),
                 "timestamp": "2020-01-01T00:00:00Z"}
         (locks_dir / f"{name}.json").write_text(json.dumps(lock, separators=(",", ":")))

@@ -79,10 +79,16 @@ def sh(*args: str, timeout: int = 120, check: bool = True) -> subprocess.Complet
     return result
 
 
-def openstack(*args: str) -> str:
+def openstack_run(*args: str, check: bool = False) -> subprocess.CompletedProcess:
     """The openstack CLI as the lab's admin, inside the controller's namespace."""
     cmd = f". {LAB_DIR}/admin-openrc && exec /usr/bin/openstack " + " ".join(f"'{a}'" for a in args)
-    return sh("ip", "netns", "exec", CONTROLLER_NS, "env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "bash", "-c", cmd).stdout
+    return sh("ip", "netns", "exec", CONTROLLER_NS, "env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "bash", "-c", cmd,
+              check=check)
+
+
+def openstack(*args: str) -> str:
+    """What the lab admin's openstack command printed; it must succeed."""
+    return openstack_run(*args, check=True).stdout
 
 
 def lab_stack() -> dict[str, Any]:

@@ -7,7 +7,6 @@ normal end, so it stops quietly (a traceback there would land in the run's diagn
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import threading
@@ -17,6 +16,7 @@ import grpc
 from pulumi.runtime.proto import language_pb2_grpc
 
 from .host import LanguageHost
+from .reparent import when_reparented
 
 # The engine's messages (a whole program's config, a schema) can be large.
 MAX_MESSAGE = 400 * 1024 * 1024
@@ -47,15 +47,8 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
 
-    # An engine killed with SIGKILL never interrupts us: end with it (we get reparented).
-    parent = os.getppid()
-
-    def watch_parent() -> None:
-        while not stopped.wait(2):
-            if os.getppid() != parent:
-                stopped.set()
-
-    threading.Thread(target=watch_parent, daemon=True).start()
+    # An engine killed with SIGKILL never interrupts us: end with it.
+    when_reparented(stopped.set, stop=stopped)
     stopped.wait()
     host.terminate_children()
     server.stop(grace=1).wait()

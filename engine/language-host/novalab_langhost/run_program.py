@@ -16,9 +16,9 @@ import logging
 import os
 import runpy
 import sys
-import threading
-import time
 import traceback
+
+from reparent import when_reparented  # beside this file (sys.path[0] until the program's turn)
 
 ALREADY_REPORTED = 32
 MONITOR_GONE = "Resource monitor has terminated, shutting down"
@@ -50,24 +50,11 @@ def report(message: str) -> None:
         print(f"error: {message}", file=sys.stderr)
 
 
-def exit_with_parent() -> None:
-    """End with the language host that started us: once it is gone (we get reparented, e.g. after
-    the engine and host were killed with SIGKILL) the program would wait for an engine that no
-    longer exists."""
-    parent = os.getppid()
-
-    def watch() -> None:
-        while True:
-            time.sleep(2)
-            if os.getppid() != parent:
-                os._exit(ALREADY_REPORTED)
-
-    threading.Thread(target=watch, daemon=True).start()
-
-
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    exit_with_parent()
+    # End with the host that started us: once it is gone, the engine is too, and the program would
+    # wait for it for ever.
+    when_reparented(lambda: os._exit(ALREADY_REPORTED))
     try:
         import pulumi
         import pulumi.runtime

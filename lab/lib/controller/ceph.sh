@@ -2,23 +2,27 @@
 # A one-node Ceph for cinder (RBD is the only volume transport this kernel has): mon, mgr and one
 # memstore OSD, no auth, pool `volumes` of size 1.
 
+# ceph_ctl ARGS...: `ceph ARGS` in the controller, giving up on an unreachable monitor (the client's
+# default is to wait for ever).
+ceph_ctl() { in_ctl ceph --connect-timeout 10 "$@"; }
+
 # ceph_retry ARGS...: `ceph ARGS` in the controller, retried while a freshly started mon settles
 # (it answers EPERM "problem getting command descriptions" for a moment after its quorum).
 ceph_retry() {
   local try
   for try in 1 2 3 4 5 6 7 8 9 10; do
-    in_ctl ceph --connect-timeout 10 "$@" 2>>"$LAB_LOGS/ceph-setup.out" && return 0
+    ceph_ctl "$@" 2>>"$LAB_LOGS/ceph-setup.out" && return 0
     sleep 2
   done
   die "ceph $* keeps failing (see $LAB_LOGS/ceph-setup.out)"
 }
 
-osd_up() { in_ctl ceph --connect-timeout 5 osd stat | has '1 up'; }
+osd_up() { ceph_ctl osd stat | has '1 up'; }
 # volumes_active: every placement group of the volumes pool active+clean, so I/O to it is served
 # rather than queued for ever. (Only this pool: the .mgr pool's group stays "unknown" after the
 # memstore OSD restarts empty, and nothing here uses it.)
 volumes_active() {
-  in_ctl ceph --connect-timeout 5 pg ls-by-pool volumes | awk '
+  ceph_ctl pg ls-by-pool volumes | awk '
     NR == 1 { for (i = 1; i <= NF; i++) if ($i == "STATE") col = i; next }
     $1 ~ /^[0-9]+\.[0-9a-f]+$/ { pgs++; if ($col != "active+clean") waiting++ }
     END { exit !(col && pgs > 0 && !waiting) }'
@@ -114,7 +118,7 @@ ceph_up() {
     info "ceph: the OSD started empty (memstore): recreating the volumes pool"
     local try
     for try in 1 2 3 4 5 6 7 8 9 10; do
-      in_ctl ceph osd pool delete volumes volumes --yes-i-really-really-mean-it >/dev/null 2>&1 && break
+      ceph_ctl osd pool delete volumes volumes --yes-i-really-really-mean-it >/dev/null 2>&1 && break
       [ "$try" -lt 10 ] || die "could not delete the stale volumes pool (see ceph -s)"
       sleep 2
     done
@@ -126,7 +130,7 @@ ceph_up() {
     ceph_retry osd pool set volumes size 1 --yes-i-really-mean-it >/dev/null
   fi
   if ! within 120 volumes_active; then
-    in_ctl ceph --connect-timeout 5 -s >&2 || true
+    ceph_ctl -s >&2 || true
     die "ceph: the volumes pool's placement groups did not become active+clean within 120 s (ceph -s above, $LAB_LOGS/ceph-osd.0.log)"
   fi
   if [ -n "$new_pool" ]; then
