@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from components.render import NOVA_SSH_DIR, openssh_public_key
-from support.mocks import config_problems, deploy, dev_config, reveal, unwrap
+from support.mocks import config_problems, deploy, dev_config, fake_pem, reveal, unwrap
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def test_a_passphrase_protected_or_foreign_key_is_a_config_error_without_its_tex
     locked = keys["locked"][0]
     problems = config_problems(dev_config(novaMigrationSshKey=locked))
     assert any(p.startswith("novaMigrationSshKey: the OpenSSH private key has a passphrase") for p in problems)
-    pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----\n"
+    pem = fake_pem("RSA", "MIIB")
     problems = config_problems(dev_config(novaMigrationSshKey=pem))
     assert any("novaMigrationSshKey: not an OpenSSH private key" in p for p in problems)
     assert not any("MIIB" in p or "PRIVATE KEY-----\n" in p for p in problems)
