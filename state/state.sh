@@ -453,7 +453,7 @@ cmd_wait_lock() {
   [ "${1:-}" = -- ] && shift
   [ "$#" -gt 0 ] || die "usage: state.sh wait-lock SECONDS -- COMMAND..."
   case "$seconds" in '' | *[!0-9]*) die "wait-lock: SECONDS must be a whole number, not '$seconds'" ;; esac
-  local deadline=$((SECONDS + seconds)) rc pause=1 holders stale live
+  local deadline=$((SECONDS + seconds)) rc pause=1 holders stale live seen_stale=''
   err=$(mktemp)                      # global: the EXIT trap runs after this function returned
   trap 'rm -f "$err"' EXIT
   while :; do
@@ -475,6 +475,16 @@ cmd_wait_lock() {
         live+="$user@$host pid $pid since $when; "
       fi
     done <<<"$holders"
+    # Pulumi's DIY lock writes, then checks, and a loser deletes its own lock: two runs started
+    # together can both lose, each naming the other, which has already exited when we look (seen:
+    # both waiters called a released lock stale). So a gone holder is stale only when the next try
+    # names the same lock again.
+    if [ -n "$stale" ] && [ -z "$live" ] && [ "$stale" != "$seen_stale" ] && [ "$SECONDS" -lt "$deadline" ]; then
+      seen_stale=$stale
+      log "the holder is gone (${stale%; }): trying again to see whether its lock is still there"
+      sleep "$((RANDOM % 2)).$((RANDOM % 10))"
+      continue
+    fi
     if [ -n "$stale" ] && [ -z "$live" ]; then
       cat "$err" >&2
       local stack

@@ -330,6 +330,43 @@ esac
     assert len(previews) == 2 and "--wait-lock" not in previews[1] and "-s waittest" in previews[1], previews
 
 
+def gone_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+@pytest.mark.parametrize("locked_tries, stale", [(1, False), (99, True)], ids=["released", "left-behind"])
+def test_wait_lock_calls_a_gone_holder_stale_only_when_its_lock_is_still_there(tmp_path, locked_tries, stale):
+    # Two ups started together can both lose Pulumi's write-then-check lock, each naming the other, which
+    # has exited (its lock deleted) by the time the waiter looks: that lock is not stale, a retry runs.
+    # A lock a killed run left behind names the same gone holder again: stale, without sleeping longer.
+    holder = f"root@{socket.gethostname()} (pid {gone_pid()}) at {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}"
+    calls = tmp_path / "calls"
+    standin = tmp_path / "pulumi"
+    standin.write_text(f"""#!/bin/bash
+echo up >> {calls}
+if [ "$(wc -l < {calls})" -le {locked_tries} ]; then
+  echo 'error: {LOCKED} 1 lock(s). Either wait for the other process(es) to end or delete the lock file with `pulumi cancel`.' >&2
+  echo '  file:///x/.pulumi/locks/organization/novalab/racetest/1.json: created by {holder}' >&2
+  exit 255
+fi
+echo updated
+""")
+    standin.chmod(0o755)
+    proc = subprocess.run([str(STATE_SH), "wait-lock", "60", "--", str(standin)], capture_output=True, text=True,
+                          timeout=120)
+    tries = len(calls.read_text().splitlines())
+    if stale:
+        assert proc.returncode != 0 and "the lock is stale" in proc.stderr, proc.stderr
+        assert "./novalab state unlock organization/novalab/racetest" in proc.stderr, proc.stderr
+        assert tries == 2, f"a stale lock is confirmed by one retry, not waited on: {tries} tries"
+    else:
+        assert proc.returncode == 0 and "updated" in proc.stdout, proc.stderr
+        assert "stale" not in proc.stderr and tries == 2, (tries, proc.stderr)
+
+
 def test_wait_lock_gives_up_at_its_deadline_naming_the_holder(tmp_path, db, sshd):
     stack = make_stack(tmp_path, sshd, db.url, steps=2)
     stack.set_delay(4)
