@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
-import shutil
 import subprocess
 
-import pytest
 
 from support.lab import ROOT
 
@@ -54,7 +52,6 @@ def test_every_lab_bridge_namespace_interface_and_address_is_drawn():
     assert "docker0" not in dot and "vxlan-520" not in dot and '"novalab-compute-1/lo"' not in dot
 
 
-@pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz (dot) is not installed; ./novalab graph installs it")
 def test_graphviz_renders_it():
     svg = subprocess.run(["dot", "-Tsvg"], input=topology.to_dot(DATA), capture_output=True, text=True, check=True).stdout
     assert "<svg" in svg and "10.77.0.21/24" in svg and "br100" in svg
