@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 
-
 from support.lab import ROOT
 
 spec = importlib.util.spec_from_file_location("topology", ROOT / "lab" / "lib" / "topology.py")
