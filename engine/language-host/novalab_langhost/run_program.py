@@ -17,10 +17,12 @@ import os
 import runpy
 import sys
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 
 from reparent import when_reparented  # beside this file (sys.path[0] until the program's turn)
 
 ALREADY_REPORTED = 32
+MAX_PARALLEL = 256
 MONITOR_GONE = "Resource monitor has terminated, shutting down"
 
 
@@ -38,6 +40,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("program")
     ap.add_argument("args", nargs=argparse.REMAINDER)
     return ap.parse_args(argv)
+
+
+def executor_threads(parallel: int) -> int:
+    """Threads for the SDK's blocking RPCs: four per operation the engine runs at once, capped so
+    that an unbounded --parallel (PULUMI_PARALLEL) does not ask for billions."""
+    return min(parallel, MAX_PARALLEL) * 4
 
 
 def report(message: str) -> None:
@@ -90,6 +98,11 @@ def main(argv: list[str]) -> int:
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    # The SDK makes each resource monitor call from the loop's default executor, one blocked thread
+    # per call in flight: asyncio's default pool (cpus + 4 threads) would cap a run far below the
+    # engine's --parallel. Four threads per parallel operation, as Pulumi's own Python host allows.
+    if args.parallel > 0:
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=executor_threads(args.parallel)))
     try:
         loop.run_until_complete(
             pulumi.runtime.run_in_stack(lambda: runpy.run_path(program, run_name="__main__"))

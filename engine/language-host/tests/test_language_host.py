@@ -7,15 +7,17 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import venv
+from concurrent import futures
 from importlib import metadata
 from pathlib import Path
 
 import grpc
 import pytest
 from google.protobuf import empty_pb2, struct_pb2
-from pulumi.runtime.proto import language_pb2, language_pb2_grpc
+from pulumi.runtime.proto import language_pb2, language_pb2_grpc, resource_pb2, resource_pb2_grpc
 
 HOST_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(HOST_DIR))
@@ -211,3 +213,59 @@ def test_a_program_ends_with_its_language_host(tmp_path):
         assert time.monotonic() < deadline, "the program outlived its host"
         time.sleep(0.5)
     silent.close()
+
+
+class SlowMonitor(resource_pb2_grpc.ResourceMonitorServicer):
+    """A stand-in engine whose every RegisterResource takes a while, counting how many are in flight."""
+
+    def __init__(self, delay: float):
+        self.delay = delay
+        self.lock = threading.Lock()
+        self.in_flight = 0
+        self.most_at_once = 0
+        self.registered: list[str] = []
+
+    def SupportsFeature(self, request, context):
+        return resource_pb2.SupportsFeatureResponse(hasSupport=False)
+
+    def RegisterResource(self, request, context):
+        with self.lock:
+            self.in_flight += 1
+            self.most_at_once = max(self.most_at_once, self.in_flight)
+        time.sleep(self.delay)
+        with self.lock:
+            self.in_flight -= 1
+            self.registered.append(request.name)
+        return resource_pb2.RegisterResourceResponse(urn=f"urn:pulumi:s::p::{request.type}::{request.name}", id=request.name)
+
+    def RegisterResourceOutputs(self, request, context):
+        return empty_pb2.Empty()
+
+
+@pytest.mark.parametrize("parallel", [1, 8])
+def test_the_program_makes_as_many_engine_calls_at_once_as_parallel_allows(tmp_path, parallel):
+    # Pulumi's SDK makes each monitor call from a thread of the loop's default executor: with
+    # asyncio's default pool (cpus + 4: 6 threads on 2 cores) a 10-host preview queued behind it.
+    # --parallel P allows 4P calls at once (as Pulumi's own Python host), and no more.
+    monitor = SlowMonitor(delay=0.3)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=64))
+    resource_pb2_grpc.add_ResourceMonitorServicer_to_server(monitor, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    (tmp_path / "__main__.py").write_text(
+        "import pulumi\n"
+        "for i in range(40):\n"
+        "    pulumi.CustomResource('test:index:Thing', f'thing-{i}', {})\n"
+    )
+    runner = HOST_DIR / "novalab_langhost" / "run_program.py"
+    try:
+        run = subprocess.run(
+            [sys.executable, str(runner), "--monitor", f"127.0.0.1:{port}", "--project", "p", "--stack", "s",
+             "--parallel", str(parallel), str(tmp_path)],
+            capture_output=True, text=True, timeout=120,
+        )
+    finally:
+        server.stop(None)
+    assert run.returncode == 0, run.stderr
+    assert len([n for n in monitor.registered if n.startswith("thing-")]) == 40
+    assert monitor.most_at_once == 4 * parallel, monitor.most_at_once
