@@ -66,29 +66,9 @@ preseed_libvirt() {
 }
 
 # A new host root is a new machine: what the cloud still knows of an earlier compute-N (its database
-# outlives `lab down`) is forgotten first, as an operator does before reusing a name: its servers
-# (their disks went with the old root), its compute service (with its compute node), its agents, and
-# a placement provider of that name left without a compute node.
+# outlives `lab down`) is forgotten first, as an operator does before reusing a name (cloud.py forget).
 forget_host_records() {  # forget_host_records NAME
-  local name=$1 id
-  for id in $(os_admin server list --all-projects --host "$name" -f value -c ID); do
-    os_admin server delete --wait "$id"
-  done
-  for id in $(os_admin --os-compute-api-version 2.53 compute service list --service nova-compute --host "$name" -f value -c ID); do
-    os_admin --os-compute-api-version 2.53 compute service delete "$id"
-  done
-  # nova joins a server to every service record of its host's name, soft-deleted ones included: the
-  # new host's servers would be refused as "down" (409 on resize) until those rows are archived.
-  # (It exits 1 when it archived something, 0 when there was nothing.)
-  local rc=0
-  as_user nova nova-manage db archive_deleted_rows --until-complete --all-cells >>"$LAB_LOGS/nova-manage.out" 2>&1 || rc=$?
-  [ "$rc" -le 1 ] || die "$name: nova-manage db archive_deleted_rows failed ($rc, see $LAB_LOGS/nova-manage.out)"
-  for id in $(os_admin network agent list --host "$name" -f value -c ID); do
-    os_admin network agent delete "$id"
-  done
-  for id in $(os_admin resource provider list --name "$name" -f value -c uuid); do
-    os_admin resource provider delete "$id" || info "$name: placement provider $id is still in use; left alone"
-  done
+  os_cloud forget "$1" "$LAB_LOGS/nova-manage.out" || die "$1: could not forget the earlier host of this name"
 }
 
 create_host() {  # create_host N

@@ -49,9 +49,8 @@ build_guest_image() {
 upload_guest_image() {
   local want current part
   want=$(cat "$IMAGE_DIR/source")
-  # No image yet (a fresh lab) reads as "": `|| true`, or pipefail would end `up` here.
-  current=$(os_admin image show "$IMAGE_NAME" -f value -c properties 2>/dev/null \
-    | sed -n "s/.*'novalab_source': '\([0-9a-f]*\)'.*/\1/p" || true)
+  # No image yet (a fresh lab) reads as "".
+  current=$(os_cloud image-source "$IMAGE_NAME")
   [ "$current" = "$want" ] && return 0
   for part in "$IMAGE_NAME" "$IMAGE_NAME-kernel" "$IMAGE_NAME-ramdisk"; do
     os_admin image delete "$part" >/dev/null 2>&1 || true

@@ -91,6 +91,14 @@ os_admin() {
     "$LAB_DIR/admin-openrc" "$@"
 }
 
+# lib/cloud.py as admin, inside the controller namespace: one process per step on openstacksdk (the
+# CLI's start-up costs seconds a call): readiness checks, the admin's setup, forgetting a host.
+os_cloud() {
+  # shellcheck disable=SC2016 # $0/$@ expand in the inner bash
+  in_ctl env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin bash -c '. "$0"; exec "$1" "$2" "${@:3}"' \
+    "$LAB_DIR/admin-openrc" "$SYSTEM_PYTHON" "$LAB_HOME/lib/cloud.py" "$@"
+}
+
 # service_user NAME: create or update keystone user NAME with the password on stdin (the openstack
 # CLI only takes one on its command line).
 service_user() {

@@ -1,7 +1,6 @@
 # shellcheck shell=bash
 # cinder: api, scheduler and volume, with the RBD driver on the lab's Ceph.
 
-cinder_volume_up() { os_admin volume service list -f value -c Binary -c State | has 'cinder-volume up'; }
 cinder_db_sync() { as_user cinder cinder-manage db sync; }
 
 cinder_up() {
@@ -33,5 +32,5 @@ CONF
   daemon cinder-api cinder "$CTL_NS" /usr/bin/cinder-api --config-file /etc/cinder/cinder.conf
   daemon cinder-scheduler cinder "$CTL_NS" /usr/bin/cinder-scheduler --config-file /etc/cinder/cinder.conf
   daemon cinder-volume cinder "$CTL_NS" /usr/bin/cinder-volume --config-file /etc/cinder/cinder.conf
-  wait_for cinder 90 "$LAB_LOGS/cinder-volume.log" cinder_volume_up
+  wait_for cinder 90 "$LAB_LOGS/cinder-volume.log" os_cloud ready cinder-volume
 }

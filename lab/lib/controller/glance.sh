@@ -23,7 +23,7 @@ lock_path = /var/lib/glance/tmp
 CONF
   mkdir -p /var/lib/glance/images /var/lib/glance/tmp && chown -R glance: /var/lib/glance
   register_service glance image "http://$CTL_IP:9292"
-  as_user glance glance-manage db_sync >>"$LAB_LOGS/glance-manage.out" 2>&1
+  once glance.synced glance-manage.out "glance db sync" as_user glance glance-manage db_sync
   daemon glance-api glance "$CTL_NS" /usr/bin/glance-api --config-file /etc/glance/glance-api.conf
-  wait_for glance-api 60 "$LAB_LOGS/glance-api.log" os_admin image list
+  wait_for glance-api 60 "$LAB_LOGS/glance-api.log" os_cloud ready glance
 }

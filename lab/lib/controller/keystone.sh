@@ -23,5 +23,5 @@ CONF
   once keystone.bootstrapped keystone-manage.out "keystone db sync + bootstrap" keystone_bootstrap
   uwsgi_app keystone keystone 5000 /usr/bin/keystone-wsgi-public
   admin_openrc
-  wait_for keystone 60 "$LAB_LOGS/keystone.log" os_admin token issue
+  wait_for keystone 60 "$LAB_LOGS/keystone.log" os_cloud ready keystone
 }

@@ -3,8 +3,6 @@
 # agents (linuxbridge, dhcp, l3, metadata). What the agents spawn for networks and routers (dnsmasq,
 # haproxy) is stopped by the PID files neutron writes for it.
 
-controller_agents_alive() { [ "$(os_admin network agent list -f value -c Alive | grep -c True)" -ge 4 ]; }
-
 neutron_db_sync() {
   as_user neutron neutron-db-manage --config-file /etc/neutron/neutron.conf \
     --config-file /etc/neutron/plugins/ml2/ml2_conf.ini upgrade head
@@ -76,7 +74,7 @@ CONF
   # neutron-server first: the agents back off for minutes when it is not there yet.
   daemon neutron-server neutron "$CTL_NS" /usr/bin/neutron-server --config-file /etc/neutron/neutron.conf \
     --config-file /etc/neutron/plugins/ml2/ml2_conf.ini
-  wait_for neutron-server 90 "$LAB_LOGS/neutron-server.log" os_admin network list
+  wait_for neutron-server 90 "$LAB_LOGS/neutron-server.log" os_cloud ready neutron
   # The agents need root (rootwrap/privsep); in a lab namespace that is what they get.
   daemon neutron-linuxbridge-agent root "$CTL_NS" /usr/bin/neutron-linuxbridge-agent \
     --config-file /etc/neutron/neutron.conf --config-file /etc/neutron/plugins/ml2/linuxbridge_agent.ini
@@ -86,7 +84,7 @@ CONF
     --config-file /etc/neutron/neutron.conf --config-file /etc/neutron/l3_agent.ini
   daemon neutron-metadata-agent root "$CTL_NS" /usr/bin/neutron-metadata-agent \
     --config-file /etc/neutron/neutron.conf --config-file /etc/neutron/metadata_agent.ini
-  wait_for "neutron agents" 120 "$LAB_LOGS/neutron-linuxbridge-agent.log" controller_agents_alive
+  wait_for "neutron agents" 120 "$LAB_LOGS/neutron-linuxbridge-agent.log" os_cloud ready neutron-agents
 }
 
 # After the agents stopped (they would start them again): dnsmasq per network (dhcp/<net>/pid) and

@@ -51,5 +51,5 @@ CONF
   daemon nova-conductor nova "$CTL_NS" /usr/bin/nova-conductor --config-file /etc/nova/nova.conf
   daemon nova-scheduler nova "$CTL_NS" /usr/bin/nova-scheduler --config-file /etc/nova/nova.conf
   daemon nova-novncproxy nova "$CTL_NS" /usr/bin/nova-novncproxy --config-file /etc/nova/nova.conf --web /usr/share/novnc
-  wait_for nova-api 90 "$LAB_LOGS/nova-api.log" os_admin compute service list
+  wait_for nova-api 90 "$LAB_LOGS/nova-api.log" os_cloud ready nova
 }

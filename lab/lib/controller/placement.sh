@@ -13,7 +13,7 @@ $(authtoken placement)
 connection = $(db_url placement placement)
 CONF
   register_service placement placement "http://$CTL_IP:8778"
-  as_user placement placement-manage db sync >>"$LAB_LOGS/placement-manage.out" 2>&1
+  once placement.synced placement-manage.out "placement db sync" as_user placement placement-manage db sync
   uwsgi_app placement placement 8778 /usr/bin/placement-api
   wait_for placement 60 "$LAB_LOGS/placement.log" port_open "$CTL_IP" 8778
 }
