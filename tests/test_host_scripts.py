@@ -158,7 +158,7 @@ def test_install_installs_only_missing_packages_noninteractively(bindir, tmp_pat
     assert result.returncode == 0, result.stderr
     calls = log.read_text().splitlines()
     assert calls[0] == "noninteractive update -q"
-    assert calls[1].startswith("noninteractive install -y -q")
+    assert calls[1].startswith("noninteractive install -y -q --no-install-recommends")
     assert calls[1].endswith(" novalab-no-such-package")  # bash is already there
 
 

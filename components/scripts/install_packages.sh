@@ -16,8 +16,11 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  # Keep existing config files: novalab writes its own afterwards.
-  apt_opts=(-y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
+  # Keep existing config files: novalab writes its own afterwards. No Recommends (as kolla's
+  # images): with them nova-compute-qemu brings qemu's GTK/SDL front ends, a C toolchain and media
+  # codecs, about 380 packages a compute node never uses (841 packages instead of 463 on a minimal
+  # Debian 12, and twice the install time); what a compute node needs is a Depends.
+  apt_opts=(-y -q --no-install-recommends -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
   apt-get update -q
   apt-get install "${apt_opts[@]}" "${missing[@]}"
 else
