@@ -29,7 +29,8 @@ def loopback(config: dict) -> dict:
     return json.loads(text)
 
 
-def engine_preview(hosts: int, servers: int) -> float:
+def engine_preview(hosts: int, servers: int, checkpoints: bool = False) -> float:
+    """Seconds of `pulumi preview`; without checkpoints as ./novalab preview runs it."""
     import bench_program
     from support.engine import Pulumi, copy_novalab
 
@@ -40,7 +41,8 @@ def engine_preview(hosts: int, servers: int) -> float:
     plain = {k: v for k, v in cfg.items() if k not in secrets}
     with tempfile.TemporaryDirectory() as tmp:
         project = copy_novalab(Path(tmp) / "project", plain, "bench")
-        pulumi = Pulumi(project, Path(tmp) / "state", stack="bench").init()
+        env = {} if checkpoints else {"PULUMI_SKIP_CHECKPOINTS": "true"}
+        pulumi = Pulumi(project, Path(tmp) / "state", stack="bench", env=env).init()
         for key, value in secrets.items():
             pulumi.config(key, value, secret=True)
         start = time.perf_counter()
@@ -58,11 +60,13 @@ def mocks_run(hosts: int, servers: int) -> float:
 
 
 def main() -> None:
-    print(f"{'hosts':>5} {'servers':>7} {'engine preview s':>16} {'mocks s':>8} {'ratio':>6}")
+    print(f"{'hosts':>5} {'servers':>7} {'./novalab preview s':>19} {'with checkpoints s':>18} {'mocks s':>8} {'ratio':>6}")
     for hosts, servers in SIZES:
         engine = engine_preview(hosts, servers)
+        with_checkpoints = engine_preview(hosts, servers, checkpoints=True)
         mocks = mocks_run(hosts, servers)
-        print(f"{hosts:>5} {servers:>7} {engine:>16.2f} {mocks:>8.2f} {engine / mocks:>6.2f}", flush=True)
+        print(f"{hosts:>5} {servers:>7} {engine:>19.2f} {with_checkpoints:>18.2f} {mocks:>8.2f} {engine / mocks:>6.2f}",
+              flush=True)
 
 
 if __name__ == "__main__":
