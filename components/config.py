@@ -170,7 +170,28 @@ class ControllerConfig(_Model):
     host_key: Optional[str] = None
 
 
+# Where the tutorial's control plane listens when it all runs on the controller (the install
+# guide's ports): what services.* default to, from controller.address.
+CONTROLLER_SERVICES = {
+    "rabbitHost": "{host}",
+    "keystoneUrl": "http://{url_host}:5000",
+    "glanceApiServers": ["http://{url_host}:9292"],
+    "novncproxyBaseUrl": "http://{url_host}:6080/vnc_auto.html",
+}
+
+
+def controller_services(address: str) -> dict[str, Any]:
+    """services.* for a control plane all on the controller at ADDRESS (an IPv6 address in brackets in URLs)."""
+    url_host = f"[{address}]" if ":" in address else address
+
+    def fill(value: Any) -> Any:
+        return [fill(v) for v in value] if isinstance(value, list) else value.format(host=address, url_host=url_host)
+
+    return {key: fill(value) for key, value in CONTROLLER_SERVICES.items()}
+
+
 class ServicesConfig(_Model):
+    # Each of these defaults to the controller (controller_services); set it where a service runs elsewhere.
     rabbit_host: HostOrIp
     rabbit_port: int = Field(default=5672, ge=1, le=65535)
     rabbit_user: str = Field(default="openstack", min_length=1)
@@ -348,6 +369,23 @@ class StackConfig(_Model):
     # Config keys the stack holds as secrets (`pulumi config set --secret`, with or without --path).
     _secret_keys: frozenset[str] = PrivateAttr(default=frozenset())
 
+    @model_validator(mode="before")
+    @classmethod
+    def _services_default_to_the_controller(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("controller"), dict):
+            return data
+        address = data["controller"].get("address")
+        services = data.get("services", {})
+        if not isinstance(address, str) or not isinstance(services, dict):
+            return data  # the field errors say what is wrong with them
+        try:
+            address = check_ip(address)
+        except ValueError:
+            return data
+        given = {to_camel(k) for k, v in services.items() if v is not None}
+        defaults = {k: v for k, v in controller_services(address).items() if k not in given}
+        return {**data, "services": {**services, **defaults}}
+
     def host_overrides(self, host: ComputeHostConfig) -> tuple[Overrides, bool]:
         """The host's configOverrides (its own win over the stack-wide ones), and whether they hold a
         secret: a key set with `pulumi config set --secret --path` makes its whole config key secret."""
@@ -500,6 +538,8 @@ def _path(loc: tuple) -> str:
 def _describe(err: dict, secret_keys: Iterable[str] = ()) -> str:
     path = _path(err["loc"]) or "(top level)"
     kind = err["type"]
+    if kind == "missing" and path.startswith("services"):
+        return f"{path}: required key is missing (it defaults to the controller's when controller.address is valid)"
     if kind in _EXPECTED:
         return f"{path}: {_EXPECTED[kind]}"
     msg = err["msg"]

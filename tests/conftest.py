@@ -9,6 +9,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+# Imported up front: otherwise hypothesis's pytest plugin first imports it at the end of a run that
+# had no property test, and pytest's rewrite of its modules then died in CPython 3.11.7's ast
+# ("AST constructor recursion depth mismatch", gh-106905) after every test had passed.
+import hypothesis  # noqa: E402,F401
+
 
 def pytest_terminal_summary(terminalreporter):
     """Numbers tests measured on the way (e.g. the lab's converge times) at the end of the run:

@@ -94,6 +94,30 @@ def test_unknown_key_is_a_typo():
     assert any("computeHosts[0].virttype: unknown key" in p for p in problems)
 
 
+def test_services_default_to_the_controller_and_a_given_one_wins():
+    cfg = dev_config()
+    cfg["novalab:services"] = {"keystoneUrl": "https://keystone.example.org:5000"}
+    services = parse(cfg).services
+    # The dev stack's controller is 10.0.0.6: what the tutorial's all-in-one api node would serve.
+    assert services.rabbit_host == "10.0.0.6"
+    assert services.glance_api_servers == ["http://10.0.0.6:9292"]
+    assert services.novncproxy_base_url == "http://10.0.0.6:6080/vnc_auto.html"
+    assert services.keystone_url == "https://keystone.example.org:5000"
+    del cfg["novalab:services"]
+    cfg["novalab:controller"] = dict(cfg["novalab:controller"], address="fd00::6")
+    services = parse(cfg).services
+    assert (services.rabbit_host, services.keystone_url) == ("fd00::6", "http://[fd00::6]:5000")
+
+
+def test_services_missing_with_a_bad_controller_address_name_the_address_first():
+    cfg = dev_config()
+    del cfg["novalab:services"]
+    cfg["novalab:controller"] = dict(cfg["novalab:controller"], address="10.0.0.300")
+    problems = problems_of(cfg)
+    assert problems[0].startswith("controller.address: '10.0.0.300' is not an IP address")
+    assert "defaults to the controller's when controller.address is valid" in problems[1]
+
+
 def test_bad_urls_and_glance_servers():
     cfg = dev_config()
     cfg["novalab:services"] = dict(cfg["novalab:services"], keystoneUrl="10.0.0.4:5000", glanceApiServers=[], novncproxyBaseUrl="ftp://x")
