@@ -10,8 +10,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from pathlib import Path
-from typing import Annotated, Any, Iterable, Literal, NamedTuple, Optional
+from typing import Annotated, Any, Iterable, Literal, Optional
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -27,6 +26,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from policies.m1_flavors import read_m1_flavors  # the m1 sizes' one source, beside the pack that reads it too
+
 from .render import openssh_public_key
 from .overrides import Overrides, merge_overrides, normalize_overrides, override_problems
 
@@ -36,28 +37,6 @@ NAMESPACE = "novalab"
 SECRET_KEYS = (
     "rabbitPassword", "novaServicePassword", "neutronServicePassword", "sshPrivateKey", "novaMigrationSshKey",
 )
-
-# The m1 sizes' one source, in the policy pack's folder (the pack reads it too).
-M1_FLAVORS_FILE = Path(__file__).resolve().parent.parent / "policies" / "m1_flavors.txt"
-
-
-class M1Flavor(NamedTuple):
-    name: str
-    id: str
-    ram_mb: int
-    disk_gb: int
-    vcpus: int
-
-
-def read_m1_flavors(path: Path = M1_FLAVORS_FILE) -> tuple[M1Flavor, ...]:
-    """The m1 family as every cloud of the tutorial's era ships it, from its one source."""
-    rows = []
-    for line in path.read_text().splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            name, fid, ram, disk, vcpus = line.split()
-            rows.append(M1Flavor(name, fid, int(ram), int(disk), int(vcpus)))
-    return tuple(rows)
-
 
 M1 = read_m1_flavors()
 # A server may name one of these without declaring it: the provider resolves the name, so preview
@@ -170,24 +149,16 @@ class ControllerConfig(_Model):
     host_key: Optional[str] = None
 
 
-# Where the tutorial's control plane listens when it all runs on the controller (the install
-# guide's ports): what services.* default to, from controller.address.
-CONTROLLER_SERVICES = {
-    "rabbitHost": "{host}",
-    "keystoneUrl": "http://{url_host}:5000",
-    "glanceApiServers": ["http://{url_host}:9292"],
-    "novncproxyBaseUrl": "http://{url_host}:6080/vnc_auto.html",
-}
-
-
 def controller_services(address: str) -> dict[str, Any]:
-    """services.* for a control plane all on the controller at ADDRESS (an IPv6 address in brackets in URLs)."""
-    url_host = f"[{address}]" if ":" in address else address
-
-    def fill(value: Any) -> Any:
-        return [fill(v) for v in value] if isinstance(value, list) else value.format(host=address, url_host=url_host)
-
-    return {key: fill(value) for key, value in CONTROLLER_SERVICES.items()}
+    """services.* when the whole control plane runs on the controller at ADDRESS, at the install
+    guide's ports (an IPv6 address goes in brackets in a URL): what they default to."""
+    host = f"[{address}]" if ":" in address else address
+    return {
+        "rabbitHost": address,
+        "keystoneUrl": f"http://{host}:5000",
+        "glanceApiServers": [f"http://{host}:9292"],
+        "novncproxyBaseUrl": f"http://{host}:6080/vnc_auto.html",
+    }
 
 
 class ServicesConfig(_Model):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
 
 from pulumi_policy import (
@@ -22,27 +21,16 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UnknownValueError
 
+from m1_flavors import read_m1_flavors  # beside this file
+
 FLAVOR = "openstack:compute/flavor:Flavor"
 INSTANCE = "openstack:compute/instance:Instance"
 VOLUME = "openstack:blockstorage/volume:Volume"
 COMPUTE_HOST = "novalab:index:ComputeHost"
 
-# The m1 family's sizes, for servers that name them without the stack managing them. Their one
-# source is m1_flavors.txt beside this file (columns: name id ram_mb disk_gb vcpus), which the
-# program and the lab read too.
-M1_FLAVORS_FILE = Path(__file__).resolve().parent / "m1_flavors.txt"
-
-
-def read_m1_sizes(path: Path = M1_FLAVORS_FILE) -> dict[str, dict[str, int]]:
-    sizes = {}
-    for line in path.read_text().splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            name, _id, ram, disk, vcpus = line.split()
-            sizes[name] = {"ramMb": int(ram), "vcpus": int(vcpus), "diskGb": int(disk)}
-    return sizes
-
-
-M1_SIZES = read_m1_sizes()
+# The m1 family's sizes, for servers that name them without the stack managing them (m1_flavors.py
+# reads their one source, as the program and the lab do).
+M1_SIZES = {f.name: {"ramMb": f.ram_mb, "vcpus": f.vcpus, "diskGb": f.disk_gb} for f in read_m1_flavors()}
 
 # Defaults: the policy config (policies/config/<stack>.json) overrides any of them.
 DEFAULTS: dict[str, dict[str, Any]] = {

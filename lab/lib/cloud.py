@@ -8,7 +8,7 @@ openstack.sh).
 
   cloud.py ready SERVICE            exit 0 when SERVICE answers (keystone glance nova neutron
                                     neutron-agents cinder-volume), 1 when not yet
-  cloud.py bootstrap M1_FILE PUB_NET  m1 flavors, networks public + net1, router1, ssh and icmp in
+  cloud.py bootstrap PUB_NET        m1 flavors, networks public + net1, router1, ssh and icmp in
                                     the admin project's default security group
   cloud.py image-source NAME        the novalab_source property of image NAME (empty: no image)
   cloud.py forget NAME ARCHIVE_LOG  what the cloud still knows of an earlier host NAME
@@ -20,10 +20,14 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import openstack
 import yaml
 from openstack import exceptions
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "policies"))
+from m1_flavors import read_m1_flavors  # noqa: E402 - the m1 sizes' one source, and its one reader
 
 # The controller's own agents (linuxbridge, dhcp, l3, metadata) alive: its network node works.
 CONTROLLER_AGENTS = 4
@@ -58,27 +62,18 @@ def ready(service: str) -> int:
         return 1
 
 
-def m1_flavors(path: str):
-    """name, id, ram, disk, vcpus per line of policies/m1_flavors.txt (the m1 sizes' one source)."""
-    with open(path) as f:
-        for line in f:
-            fields = line.split()
-            if fields and not fields[0].startswith("#"):
-                name, flavor_id, ram, disk, vcpus = fields
-                yield name, flavor_id, int(ram), int(disk), int(vcpus)
-
-
 def ensure_subnet(conn, network, name: str, **attrs):
     subnet = conn.network.find_subnet(name, network_id=network.id)
     return subnet or conn.network.create_subnet(name=name, network_id=network.id, ip_version=4, **attrs)
 
 
-def bootstrap(m1_file: str, pub_net: str) -> int:
+def bootstrap(pub_net: str) -> int:
     """What the cloud admin had ready before the tutorial's chapter; each piece made when missing."""
     conn = connect()
-    for name, flavor_id, ram, disk, vcpus in m1_flavors(m1_file):
-        if conn.compute.find_flavor(name) is None:
-            conn.compute.create_flavor(name=name, id=flavor_id, ram=ram, disk=disk, vcpus=vcpus, is_public=True)
+    for m1 in read_m1_flavors():
+        if conn.compute.find_flavor(m1.name) is None:
+            conn.compute.create_flavor(name=m1.name, id=m1.id, ram=m1.ram_mb, disk=m1.disk_gb, vcpus=m1.vcpus,
+                                       is_public=True)
 
     public = conn.network.find_network("public") or conn.network.create_network(
         name="public", is_router_external=True, is_shared=True,
@@ -204,7 +199,7 @@ def forget_stack(stack_file: str) -> int:
 
 
 def main(argv: list[str]) -> int:
-    commands = {"ready": (ready, 1), "bootstrap": (bootstrap, 2), "image-source": (image_source, 1), "forget": (forget, 2),
+    commands = {"ready": (ready, 1), "bootstrap": (bootstrap, 1), "image-source": (image_source, 1), "forget": (forget, 2),
                 "forget-stack": (forget_stack, 1)}
     if not argv or argv[0] not in commands or len(argv) - 1 != commands[argv[0]][1]:
         print(__doc__, file=sys.stderr)
