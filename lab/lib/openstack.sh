@@ -84,20 +84,19 @@ export OS_IDENTITY_API_VERSION=3
 RC
 }
 
-# openstack CLI as admin, inside the controller namespace, with Debian's python.
-os_admin() {
+# as_admin PROGRAM ARGS...: PROGRAM with admin-openrc's environment (and nothing else of ours),
+# inside the controller namespace, with Debian's python.
+as_admin() {
   # shellcheck disable=SC2016 # $0/$@ expand in the inner bash
-  in_ctl env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin bash -c '. "$0"; exec /usr/bin/openstack "$@"' \
-    "$LAB_DIR/admin-openrc" "$@"
+  in_ctl env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin bash -c '. "$0"; exec "$@"' "$LAB_DIR/admin-openrc" "$@"
 }
 
-# lib/cloud.py as admin, inside the controller namespace: one process per step on openstacksdk (the
-# CLI's start-up costs seconds a call): readiness checks, the admin's setup, forgetting a host.
-os_cloud() {
-  # shellcheck disable=SC2016 # $0/$@ expand in the inner bash
-  in_ctl env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin bash -c '. "$0"; exec "$1" "$2" "${@:3}"' \
-    "$LAB_DIR/admin-openrc" "$SYSTEM_PYTHON" "$LAB_HOME/lib/cloud.py" "$@"
-}
+# openstack CLI as admin.
+os_admin() { as_admin /usr/bin/openstack "$@"; }
+
+# lib/cloud.py as admin: one process per step on openstacksdk (the CLI's start-up costs seconds a
+# call): readiness checks, the admin's setup, forgetting a host or an earlier stack.
+os_cloud() { as_admin "$SYSTEM_PYTHON" "$LAB_HOME/lib/cloud.py" "$@"; }
 
 # service_user NAME: create or update keystone user NAME with the password on stdin (the openstack
 # CLI only takes one on its command line).
