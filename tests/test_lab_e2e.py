@@ -230,10 +230,13 @@ def leave_what_an_earlier_stack_made() -> None:
     the lab stack's: it goes here."""
     for sid in openstack("server", "list", "--all-projects", "--name", "^server-2$", "-f", "value", "-c", "ID").split():
         openstack("server", "delete", "--wait", sid)
-    if "x1.tiny" not in openstack("flavor", "list", "-f", "value", "-c", "Name").split():
-        openstack("flavor", "create", "--id", "6", "--ram", "256", "--disk", "2", "--vcpus", "1", "x1.tiny")
-    if "novalab-lab" not in openstack("keypair", "list", "-f", "value", "-c", "Name").split():
-        openstack("keypair", "create", "novalab-lab")  # its private key is printed here, and dropped
+    declared = yaml.safe_load((ROOT / "Pulumi.lab.yaml").read_text())["config"]
+    flavor, keypair = declared["novalab:flavors"][0], declared["novalab:keypair"]["name"]
+    if flavor["name"] not in openstack("flavor", "list", "-f", "value", "-c", "Name").split():
+        openstack("flavor", "create", "--id", str(flavor["id"]), "--ram", str(flavor["ramMb"]), "--disk",
+                  str(flavor["diskGb"]), "--vcpus", str(flavor["vcpus"]), flavor["name"])
+    if keypair not in openstack("keypair", "list", "-f", "value", "-c", "Name").split():
+        openstack("keypair", "create", keypair)  # its private key is printed here, and dropped
 
 
 @pytest.fixture(scope="module")
