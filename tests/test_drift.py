@@ -4,6 +4,7 @@ no Pulumi, no host."""
 from __future__ import annotations
 
 import hashlib
+import json
 
 import pytest
 from hypothesis import given
@@ -216,3 +217,38 @@ def test_drift_rows_name_the_host_the_file_or_service_expected_and_found():
 
 def test_sha256_text_is_what_sha256sum_prints():
     assert sha256_text("a\n") == "87428fc522803d31065e7bce3cf03fe475096631e5e07bbd7a0fde60c4cf25c7"
+
+
+# --- ./novalab drift's table -------------------------------------------------------------------
+
+
+def preview_json(olds: dict, news: dict, name: str = "compute-1-files") -> dict:
+    """The shape `pulumi preview --refresh --json` prints (a refresh step, then the update)."""
+    urn = f"urn:pulumi:lab::novalab::novalab:index:ComputeHost$pulumi-python:dynamic/novalab:HostFiles::{name}"
+    return {"steps": [
+        {"op": "refresh", "urn": urn, "oldState": {"inputs": news}, "newState": {"inputs": olds}},
+        {"op": "update", "urn": urn, "oldState": {"inputs": olds}, "newState": {"inputs": news}},
+        {"op": "same", "urn": "urn:pulumi:lab::novalab::command:remote:Command::compute-1-config"},
+    ]}
+
+
+def test_the_drift_table_names_host_what_expected_and_found(capsys):
+    from components.drift_report import main
+
+    p = props()
+    found = observed(p, "compute-1", read_output("0" * 64, nova="stopped"))
+    assert main(json.dumps(preview_json(found, p))) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["host", "what", "expected", "found"]
+    assert out[1].split() == ["compute-1", CONF, "content", "as", "novalab", "wrote", "it", "changed", "on", "the", "host"]
+    assert out[2].split() == ["compute-1", "service", "nova-compute", "running", "stopped"]
+
+
+def test_no_drift_and_a_failed_preview_are_told_apart(capsys):
+    from components.drift_report import main
+
+    assert main(json.dumps(preview_json(props(), props()))) == 0
+    assert "no drift" in capsys.readouterr().out
+    assert main(json.dumps({"diagnostics": [{"severity": "error", "message": "reading 10.0.0.20:22 over SSH failed"}]})) == 2
+    assert "reading 10.0.0.20:22" in capsys.readouterr().err
+    assert main("not json") == 2
