@@ -39,7 +39,7 @@ def loopback_stack() -> dict:
     cfg["novalab:ssh"] = {"user": "root"}
     cfg["novalab:keypair"] = {
         "name": "gridka-api-node",
-        "publicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHRlc3Qta2V5LW1hdGVyaWFsLXRlc3Qta2V5 engine-test",
+        "publicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG5vdmFsYWItdGVzdC1rZXktbWF0ZXJpYWwtMDAwMDAw engine-test",
     }
     cfg.update(
         {

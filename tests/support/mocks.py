@@ -36,7 +36,10 @@ SECRETS = {
     "novalab:neutronServicePassword": "neutron-s3cret-pw",
     "novalab:sshPrivateKey": fake_pem("OPENSSH", "test-key-material"),
 }
-PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHRlc3Qta2V5LW1hdGVyaWFsLXRlc3Qta2V5 novalab-test"
+# A key in the shape ssh-keygen writes (its 32 bytes are text, not a real key): the config checks it.
+PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG5vdmFsYWItdGVzdC1rZXktbWF0ZXJpYWwtMDAwMDAw novalab-test"
+# A host key as `ssh-keyscan -t ed25519` prints it (without the host name); its bytes are text too.
+HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG5vdmFsYWItdGVzdC1ob3N0LWtleS0wMDAwMDAwMDAw"
 FACTS = "novalab-facts ram_mb=16000 vcpus=8 disk_gb=100"
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
 
