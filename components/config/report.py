@@ -33,13 +33,18 @@ class ConfigError(Exception):
 def rule_errors(title: str, problems: Sequence[tuple[Loc, Exception]], given: Iterable[dict] = ()) -> ValidationError:
     """One pydantic ValidationError of the errors GIVEN (pydantic's own, as .errors() lists them) and
     the PROBLEMS a rule found, each at its config location (camelCase keys, as in the YAML)."""
-    details: list = [
-        {"type": e["type"], "loc": e["loc"], "input": e.get("input"), **({"ctx": e["ctx"]} if "ctx" in e else {})}
-        for e in given
-    ]
-    for loc, problem in problems:
-        details.append({"type": PydanticCustomError("rule", "{problem}", {"problem": problem}), "loc": loc, "input": None})
+    details: list = []
+    for e in given:
+        if e["type"] == "rule":  # a nested model's rule: raised again as the custom error it was
+            details.append(_rule(e["loc"], e["ctx"]["problem"]))
+        else:
+            details.append({"type": e["type"], "loc": e["loc"], "input": e.get("input"), **({"ctx": e["ctx"]} if "ctx" in e else {})})
+    details.extend(_rule(loc, problem) for loc, problem in problems)
     return ValidationError.from_exception_data(title, details)
+
+
+def _rule(loc: Loc, problem: Exception) -> dict:
+    return {"type": PydanticCustomError("rule", "{problem}", {"problem": problem}), "loc": loc, "input": None}
 
 
 class Line(ValueError):
