@@ -17,6 +17,7 @@ from .config import (
     load_stack_config,
 )
 from .flavors import Flavors, flavor_ref
+from .placement import HostPlacement
 from .servers import Server, ServerArgs
 
 
@@ -173,6 +174,10 @@ def provision_compute_hosts(cfg: StackConfig, ssh: SshAccess) -> list[ComputeHos
     previous_gates: list[pulumi.Resource] = []
     for batch in plan_batches([h.name for h in cfg.compute_hosts], cfg.rollout.batch_size):
         current = [ComputeHost(name, host_args(cfg, *index[name], ssh, outputs, previous_gates)) for name in batch]
+        for host in current:
+            overrides, secret = cfg.host_overrides(index[host.host_name][1])
+            HostPlacement(f"{host.host_name}-placement", host.host_name, overrides, secret,
+                          opts=pulumi.ResourceOptions(parent=host))
         hosts.extend(current)
         previous_gates = [h.gate for h in current]
     return hosts

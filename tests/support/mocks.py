@@ -150,6 +150,13 @@ class RecordingMonitor(pulumi.runtime.mocks.MockMonitor):
     def __init__(self, mocks: Recorder):
         super().__init__(mocks)
         self.requests: dict[str, Any] = {}
+        self.outputs: dict[str, Any] = {}  # a component's register_outputs, by resource name
+
+    def RegisterResourceOutputs(self, request):
+        from pulumi.runtime.rpc import deserialize_properties
+
+        self.outputs[request.urn.rsplit("::", 1)[-1]] = deserialize_properties(request.outputs)
+        return super().RegisterResourceOutputs(request)
 
     def RegisterResource(self, request):
         self.requests[request.name] = request
