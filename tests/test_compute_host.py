@@ -6,6 +6,7 @@ import base64
 import configparser
 import json
 
+import pulumi
 import pytest
 
 from components.compute_host import CONTROLLER_STEPS, STEPS, plan_batches, parse_facts
@@ -250,7 +251,7 @@ def test_private_key_from_a_file(tmp_path):
 
 def test_unreadable_private_key_file_is_a_config_error(tmp_path):
     cfg = dev_config(sshPrivateKey=None, ssh={"user": "root", "privateKeyPath": str(tmp_path / "missing")})
-    with pytest.raises(Exception) as exc:
+    with pytest.raises(pulumi.RunError) as exc:
         deploy(cfg)
     assert "ssh.privateKeyPath: cannot read" in str(exc.value)
 
@@ -312,7 +313,7 @@ def test_a_secret_address_of_the_other_stack_stays_secret():
 def test_an_output_that_is_not_an_address_fails_naming_the_host_and_output():
     mocks = vm_stack(secret=["compute2Ip"])
     mocks.stack_outputs[VM_STACK]["compute2Ip"] = "s3cret-not-an-ip"
-    with pytest.raises(Exception) as exc:
+    with pytest.raises(ValueError) as exc:  # raised in the Output's apply, at run time
         deploy(dev_config(computeHosts=vm_hosts()), mocks=mocks)
     assert "computeHosts[1].addressFrom: output 'compute2Ip' of stack 'acme/vms/dev' is not an IP address" in str(exc.value)
     assert "s3cret" not in str(exc.value)

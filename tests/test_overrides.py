@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import configparser
 
+import pulumi
 import pytest
 
 from components.compute_host import HostSpec, Passwords, render_host_files
@@ -213,7 +214,7 @@ def test_a_refused_override_fails_before_any_resource():
     from support.mocks import Recorder
 
     mocks = Recorder()
-    with pytest.raises(Exception) as exc:
+    with pytest.raises(pulumi.RunError) as exc:
         deploy(dev_config(configOverrides={"nova.conf": {"DEFAULT": {"host": "other"}}}), mocks=mocks)
     assert 'configOverrides["nova.conf"].DEFAULT.host: refused' in str(exc.value)
     assert mocks.resources == []
