@@ -1,6 +1,7 @@
 """The m1 family as every cloud of the tutorial's era ships it, read from m1_flavors.txt beside this
 file (columns: name id ram_mb disk_gb vcpus): the one reader of the m1 sizes' one source, stdlib only,
-for the policy pack (novalab_rules.py), the program (components/config.py) and the lab (lab/lib/cloud.py)."""
+for the program (components/config/cloud.py), the lab (lab/lib/cloud.py) and the policy pack
+(novalab_rules.py, through the links policies/m1_flavors.py and .txt)."""
 
 from __future__ import annotations
 
