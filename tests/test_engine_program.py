@@ -39,7 +39,7 @@ def loopback_stack() -> dict:
     cfg["novalab:ssh"] = {"user": "root"}
     cfg["novalab:keypair"] = {
         "name": "gridka-api-node",
-        "publicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHRlc3Qta2V5LW1hdGVyaWFsLXRlc3Qta2V5 engine-test",
+        "publicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG5vdmFsYWItdGVzdC1rZXktbWF0ZXJpYWwtMDAwMDAw engine-test",
     }
     cfg.update(
         {
@@ -155,3 +155,27 @@ def test_bad_config_fails_naming_the_field_with_no_traceback_and_no_resource(tmp
     assert diagnostics(result).count("error:") == 1
     assert "exited with non-zero exit code" not in result.output
     assert re.search(r"^ \+\s+(command:remote|openstack:)", result.stdout, re.M) is None
+
+
+def test_the_pack_counts_with_the_allocation_ratio_the_program_renders(tmp_path):
+    """HostPlacement carries what nova will use on each host from the program to the pack, inside
+    the engine: nine 4-vCPU servers do not fit one 8-core host at nova's default ratio 4.0, and do at
+    the 16.0 a configOverrides sets. (The host's size comes from the policy config: in a preview the
+    ComputeHost facts are not known yet.)"""
+    cfg = loopback_stack()
+    cfg["novalab:servers"] = [
+        {"name": f"big-{i}", "image": "cirros-0.3.0", "flavor": "m1.large", "network": "net1"} for i in range(9)
+    ]
+    policy = dev_policy_config()
+    # 8 cores, memory and disk to spare: only the vCPUs are short; the ratios are the stack's.
+    policy["capacity"] = {"hosts": [{"name": "compute-1", "ramMb": 1048576, "vcpus": 8, "diskGb": 10000}]}
+    pulumi = make_stack(tmp_path / "default", cfg)
+    result = pulumi.preview(*policy_args(pulumi.project_dir, policy), check=False)
+    assert result.returncode != 0, result.stdout
+    assert "together ask 36 vcpus but the 1 host(s) offer 32 (compute-1: cpuAllocationRatio 4" in result.stdout
+
+    cfg["novalab:configOverrides"] = {"nova.conf": {"DEFAULT": {"cpu_allocation_ratio": 16.0}}}
+    pulumi = make_stack(tmp_path / "ratio-16", cfg)
+    result = pulumi.preview(*policy_args(pulumi.project_dir, policy), check=False)
+    assert result.returncode == 0, result.stdout
+    assert "vcpus" not in result.stdout.split("Policies:")[-1]
