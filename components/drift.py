@@ -1,18 +1,21 @@
-"""What a host should hold and what a refresh found there, as the properties of its `<host>-files`
-resource (host_state.py), and the rules between the two (pure: no Pulumi, no SSH).
+"""What a host should hold and what a refresh found there, as the properties of its records
+(host_state.py), and the rules between the two (pure: no Pulumi, no SSH).
 
-The properties, one top-level key per file and per service, so that a plain `pulumi preview` names
-them (`[diff: ~/etc/nova/nova.conf,~service nova-compute]`):
+One record per managed file, `<host>-file-<name>`, so a preview shows only the files that change
+(`pulumi preview --diff` prints the changed lines of `text`), and one per host for its services,
+`<host>-services`:
 
-    "/etc/nova/nova.conf": {owner, group, mode, readBy, onHost, text, secrets, sha256}
-    "service nova-compute": "running"
-    "connection": {host, port, user, privateKey, hostKey}
-    "revisions": {"files": 0, "nova-compute": 0, ...}
+    file:     {connection, path, owner, group, mode, readBy, onHost, text, secrets, sha256, revision,
+               secretChanges}
+    services: {connection, "<service>": "running", ..., revisions: {"<service>": 0}}
 
-`text` is the masked content (masking.py): `pulumi preview --diff` prints its changed lines. A refresh
-(read_host_state.sh) puts what it found in place of owner, group, mode, `onHost` and a service's
-state; the next diff then names what drifted. A repair bumps the revision of the group that drifted
-("files": the config step writes again; a service: it restarts), so only that group re-runs.
+`connection.reads` names every path and service of the host (read_host_state.sh's arguments, on one
+line): whichever record a refresh reads first reads them all in one SSH session for the others. The read puts what it found in
+place of owner, group, mode, `onHost` and a service's state; the next diff then names what drifted.
+Check bumps the revision of what drifted, so the next `up` re-runs the config step (its files'
+revisions) and restarts only the service concerned (its files' and its own). It also counts each
+secret's changes in plain text (`secretChanges`): the engine shows every secret as `[secret]`, so a
+change of a secret alone would otherwise show no key at all.
 """
 
 from __future__ import annotations
@@ -30,44 +33,41 @@ RUNNING = "running"
 STOPPED = "stopped"
 
 CONNECTION = "connection"
-REVISIONS = "revisions"
-FILES_GROUP = "files"  # the config step's revision: it writes every file again
-SERVICE_PREFIX = "service "
-OBSERVED = ("owner", "group", "mode", "onHost")  # what a refresh may find different in a file entry
+REVISION = "revision"  # a file record's
+REVISIONS = "revisions"  # the services record's, by service
+SECRET_CHANGES = "secretChanges"  # a file record's: how often each of its secrets changed
+OBSERVED = ("owner", "group", "mode", "onHost")  # what a refresh may find different in a file
+SERVICES_FLAG = "--services"
 
 
-def service_key(service: str) -> str:
-    return SERVICE_PREFIX + service
+FILE_KEYS = ("path", "owner", "group", "mode", "readBy", "onHost", "text", "secrets", "sha256")
 
 
-def is_file_key(key: str) -> bool:
-    return key.startswith("/")
+def file_properties(record: FileRecord) -> dict[str, Any]:
+    """A file record's expected state (`secrets`, `sha256` plain here: the program makes each a secret)."""
+    values = (record.path, record.owner, record.group, record.mode, record.reader, AS_WRITTEN, record.text,
+              dict(record.secrets), record.sha256)
+    return dict(zip(FILE_KEYS, values))
 
 
-def is_service_key(key: str) -> bool:
-    return key.startswith(SERVICE_PREFIX)
+def reads(paths: Iterable[str], services: Iterable[str]) -> str:
+    """What a host's records read, as read_host_state.sh takes it (no path or service has a space)."""
+    return " ".join([*paths, SERVICES_FLAG, *services])
 
 
-def file_entry(record: FileRecord) -> dict[str, Any]:
-    """A file's expected state. `secrets` and `sha256` are plain here: the program makes each a secret."""
-    return {
-        "owner": record.owner,
-        "group": record.group,
-        "mode": record.mode,
-        "readBy": record.reader,
-        "onHost": AS_WRITTEN,
-        "text": record.text,
-        "secrets": dict(record.secrets),
-        "sha256": record.sha256,
-    }
+def read_arguments(connection: Mapping[str, Any]) -> list[str]:
+    return str(connection.get("reads") or SERVICES_FLAG).split()
 
 
 def services_of(props: Mapping[str, Any]) -> list[str]:
-    return [k[len(SERVICE_PREFIX) :] for k in props if is_service_key(k)]
+    """The services a services record holds, as its connection names them."""
+    words = read_arguments(props.get(CONNECTION) or {})
+    return words[words.index(SERVICES_FLAG) + 1 :]
 
 
-def files_of(props: Mapping[str, Any]) -> list[str]:
-    return [k for k in props if is_file_key(k)]
+def paths_of(connection: Mapping[str, Any]) -> list[str]:
+    words = read_arguments(connection)
+    return words[: words.index(SERVICES_FLAG)]
 
 
 # --- the read (refresh) ------------------------------------------------------------------------
@@ -85,11 +85,6 @@ class FoundFile:
 def normal_mode(mode: str) -> str:
     """`stat -c %a` prints 640; novalab writes 0640."""
     return f"{int(mode, 8):04o}"
-
-
-def read_arguments(props: Mapping[str, Any]) -> list[str]:
-    """read_host_state.sh's arguments: the paths, then `--services` and the service names."""
-    return [*files_of(props), "--services", *services_of(props)]
 
 
 def parse_read_output(host: str, stdout: str) -> tuple[dict[str, FoundFile], dict[str, bool]]:
@@ -111,89 +106,102 @@ def parse_read_output(host: str, stdout: str) -> tuple[dict[str, FoundFile], dic
     return files, services
 
 
-def observed(props: Mapping[str, Any], host: str, stdout: str) -> dict[str, Any]:
-    """The properties with what the host holds in place of what novalab expects there."""
-    files, services = parse_read_output(host, stdout)
+def observed_file(props: Mapping[str, Any], host: str, files: Mapping[str, FoundFile]) -> dict[str, Any]:
+    """A file record with what the host holds in place of what novalab expects there."""
+    path = props["path"]
+    if path not in files:
+        raise ValueError(f"reading {host}: read_host_state.sh said nothing about {path}")
+    found, out = files[path], dict(props)
+    if found.kind != "file":
+        out["onHost"] = found.kind
+    else:
+        out.update(owner=found.owner, group=found.group, mode=found.mode)
+        out["onHost"] = AS_WRITTEN if found.sha256 == props.get("sha256") else CHANGED
+    return out
+
+
+def observed_services(props: Mapping[str, Any], host: str, services: Mapping[str, bool]) -> dict[str, Any]:
     out = dict(props)
-    for path in files_of(props):
-        if path not in files:
-            raise ValueError(f"reading {host}: read_host_state.sh said nothing about {path}")
-        found, entry = files[path], dict(props[path])
-        if found.kind != "file":
-            entry["onHost"] = found.kind
-        else:
-            entry.update(owner=found.owner, group=found.group, mode=found.mode)
-            entry["onHost"] = AS_WRITTEN if found.sha256 == entry.get("sha256") else CHANGED
-        out[path] = entry
     for service in services_of(props):
         if service not in services:
             raise ValueError(f"reading {host}: read_host_state.sh said nothing about service {service}")
-        out[service_key(service)] = RUNNING if services[service] else STOPPED
+        out[service] = RUNNING if services[service] else STOPPED
     return out
 
 
 # --- check and diff ----------------------------------------------------------------------------
 
 
-def drifted_groups(olds: Mapping[str, Any], news: Mapping[str, Any]) -> set[str]:
-    """The groups a refresh found different from what the new inputs expect: FILES_GROUP and the
-    reading service when a file is, a service when it is not running."""
-    groups: set[str] = set()
-    for key, new in news.items():
-        old = olds.get(key)
-        if old is None:
-            continue
-        if is_file_key(key) and isinstance(old, Mapping) and isinstance(new, Mapping):
-            if any(old.get(k) != new.get(k) for k in OBSERVED):
-                groups.add(FILES_GROUP)
-                if new.get("readBy"):
-                    groups.add(new["readBy"])
-        elif is_service_key(key) and old != RUNNING:
-            groups.add(key[len(SERVICE_PREFIX) :])
-    return groups
+def file_drifted(olds: Mapping[str, Any], news: Mapping[str, Any]) -> bool:
+    return bool(olds) and any(olds.get(k) != news.get(k) for k in OBSERVED)
 
 
-def with_revisions(olds: Optional[Mapping[str, Any]], news: Mapping[str, Any]) -> dict[str, Any]:
-    """The new inputs with the revisions: the old ones, one up for each group that drifted."""
+def secret_change_mark(changes: int) -> str:
+    return f"(secret changed) #{changes}" if changes else "set"
+
+
+def _changes(mark: Any) -> int:
+    return int(str(mark).rpartition("#")[2]) if str(mark or "").startswith("(secret changed) #") else 0
+
+
+def check_file(olds: Optional[Mapping[str, Any]], news: Mapping[str, Any]) -> dict[str, Any]:
+    """The new inputs with the revision (the old one, one up when a refresh found the file drifted)
+    and each secret's changes (one up where its value differs from the old one)."""
     olds = olds or {}
-    old_revisions = olds.get(REVISIONS) or {}
-    drifted = drifted_groups(olds, news)
-    groups = [FILES_GROUP, *services_of(news)]
-    out = dict(news)
-    out[REVISIONS] = {g: int(old_revisions.get(g, 0)) + (1 if g in drifted else 0) for g in groups}
-    return out
+    old_secrets, old_marks = olds.get("secrets") or {}, olds.get(SECRET_CHANGES) or {}
+    marks = {
+        where: secret_change_mark(_changes(old_marks.get(where)) + (where in old_secrets and old_secrets[where] != value))
+        for where, value in (news.get("secrets") or {}).items()
+    }
+    return {**news, REVISION: revision(olds.get(REVISION)) + (1 if file_drifted(olds, news) else 0), SECRET_CHANGES: marks}
+
+
+def check_services(olds: Optional[Mapping[str, Any]], news: Mapping[str, Any]) -> dict[str, Any]:
+    """The new inputs with the revisions: one up for each service a refresh found not running."""
+    olds = olds or {}
+    old = olds.get(REVISIONS) or {}
+    bumped = {s: revision(old.get(s)) + (1 if olds.get(s) not in (None, RUNNING) else 0) for s in services_of(news)}
+    return {**news, REVISIONS: bumped}
 
 
 def changed_keys(olds: Mapping[str, Any], news: Mapping[str, Any], ignore: Iterable[str] = ()) -> list[str]:
     """The top-level keys whose values differ (an unknown new value differs from anything)."""
-    skip = set(ignore)
-    keys = (set(olds) | set(news)) - skip
+    keys = (set(olds) | set(news)) - set(ignore)
     return sorted(k for k in keys if olds.get(k) != news.get(k))
 
 
-def repair_arguments(revisions: Optional[Mapping[str, Any]], group: str) -> tuple[str, ...]:
-    """What a step's command line gains for a repair of its group: nothing until the first one, so
-    the steps of a stack that never drifted stay exactly as they were."""
-    revision = int((revisions or {}).get(group, 0))
-    return ("--repair", str(revision)) if revision > 0 else ()
+def revision(value: Any) -> int:
+    return int(value or 0)
+
+
+def repair_arguments(repairs: Any) -> tuple[str, ...]:
+    """What the config step's command line gains with its files' repairs: nothing until the first
+    one, so the steps of a stack that never drifted stay exactly as they were."""
+    n = revision(repairs)
+    return ("--repair", str(n)) if n > 0 else ()
+
+
+def repair_trigger(trigger: str, repairs: Any) -> str:
+    """A restart's trigger with its service's repairs in it (unchanged until the first one)."""
+    n = revision(repairs)
+    return f"{trigger} repair {n}" if n > 0 else trigger
 
 
 # --- a table of what drifted (./novalab drift) ------------------------------------------------
 
 
-def drift_rows(host: str, olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
-    """(host, what, expected, found) for each file or service whose found state differs from the
-    expected: `olds` are the refreshed inputs, `news` what novalab would write."""
-    rows = []
-    for key in sorted(news):
-        old, new = olds.get(key), news[key]
-        if old is None:
-            continue
-        if is_file_key(key) and isinstance(old, Mapping) and isinstance(new, Mapping):
-            for field in OBSERVED:
-                if old.get(field) != new.get(field):
-                    label = "content" if field == "onHost" else field
-                    rows.append((host, f"{key} {label}", str(new.get(field)), str(old.get(field))))
-        elif is_service_key(key) and old != new:
-            rows.append((host, key, str(new), str(old)))
-    return rows
+def file_drift_rows(host: str, olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(host, what, expected, found) for each way a file's found state differs: `olds` are the
+    refreshed inputs, `news` what novalab would write."""
+    if not olds:
+        return []
+    return [
+        (host, f"{news.get('path')} {'content' if field == 'onHost' else field}", str(news.get(field)), str(olds.get(field)))
+        for field in OBSERVED
+        if olds.get(field) != news.get(field)
+    ]
+
+
+def service_drift_rows(host: str, olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
+    return [(host, f"service {s}", str(news.get(s)), str(olds.get(s))) for s in services_of(news)
+            if s in olds and olds.get(s) != news.get(s)]

@@ -12,10 +12,14 @@ import json
 import sys
 from typing import Any, Iterable, Mapping
 
-from .drift import drift_rows
+from .drift import file_drift_rows, service_drift_rows
 
-HOST_FILES_TYPE = "pulumi-python:dynamic/novalab:HostFiles"
-RESOURCE_SUFFIX = "-files"  # `<host>-files`
+# The records' types (host_state.py) and how their names end after the host's: `<host>-file-<name>`,
+# `<host>-services`.
+ROWS = {
+    "pulumi-python:dynamic/novalab:HostFile": ("-file-", file_drift_rows),
+    "pulumi-python:dynamic/novalab:HostServices": ("-services", service_drift_rows),
+}
 HEADER = ("host", "what", "expected", "found")
 
 
@@ -24,12 +28,14 @@ def preview_rows(preview: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
     for step in preview.get("steps") or []:
         urn = step.get("urn", "")
         *_, type_path, name = urn.split("::") if urn.count("::") >= 2 else ("", "")
-        if step.get("op") == "refresh" or type_path.split("$")[-1] != HOST_FILES_TYPE:  # parent$child types
+        kind = ROWS.get(type_path.split("$")[-1])  # a child's type path is parent$...$child
+        if step.get("op") == "refresh" or kind is None:
             continue
-        host = name[: -len(RESOURCE_SUFFIX)] if name.endswith(RESOURCE_SUFFIX) else name
+        marker, rows_of = kind
+        host = name[: name.rindex(marker)] if marker in name else name
         olds = (step.get("oldState") or {}).get("inputs") or {}
         news = (step.get("newState") or {}).get("inputs") or {}
-        rows.extend(drift_rows(host, olds, news))
+        rows.extend(rows_of(host, olds, news))
     return rows
 
 

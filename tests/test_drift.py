@@ -13,21 +13,26 @@ from hypothesis import strategies as st
 from components.drift import (
     AS_WRITTEN,
     CHANGED,
-    FILES_GROUP,
+    FILE_KEYS,
     MISSING,
     NOT_A_FILE,
+    REVISION,
     REVISIONS,
     RUNNING,
     STOPPED,
     changed_keys,
-    drift_rows,
-    file_entry,
-    observed,
+    check_file,
+    check_services,
+    file_drift_rows,
+    file_properties,
+    observed_file,
+    observed_services,
     parse_read_output,
     read_arguments,
+    reads,
     repair_arguments,
-    service_key,
-    with_revisions,
+    repair_trigger,
+    service_drift_rows,
 )
 from components.masking import MASK, WHOLE_FILE, FileRecord, Sentinels, mask_files, sha256_text
 from components.render import ManagedFile, render_ini, transport_url
@@ -111,52 +116,63 @@ def test_sentinel_overrides_keep_the_shape_and_replace_every_value():
 
 # --- the read's output -------------------------------------------------------------------------
 
+AGENT = "neutron-linuxbridge-agent"
+CONNECTION = {"host": "10.0.0.20", "port": 22, "user": "root", "reads": reads([CONF], ["nova-compute", AGENT])}
 
-def props() -> dict:
+
+def file_props() -> dict:
     (record,) = records("r", "n")
-    return {
-        "connection": {"host": "10.0.0.20", "port": 22, "user": "root"},
-        CONF: file_entry(record),
-        service_key("nova-compute"): RUNNING,
-        service_key("neutron-linuxbridge-agent"): RUNNING,
-    }
+    return {"connection": CONNECTION, **file_properties(record)}
 
 
-def test_the_read_asks_for_every_file_and_service():
-    assert read_arguments(props()) == [CONF, "--services", "nova-compute", "neutron-linuxbridge-agent"]
+def services_props() -> dict:
+    return {"connection": CONNECTION, "nova-compute": RUNNING, AGENT: RUNNING}
+
+
+def test_file_properties_are_the_file_keys_in_order():
+    assert tuple(file_properties(records("r", "n")[0])) == FILE_KEYS
+
+
+def test_the_read_asks_for_every_file_and_service_of_the_host():
+    assert read_arguments(CONNECTION) == [CONF, "--services", "nova-compute", AGENT]
 
 
 def read_output(sha: str, owner="root:nova", mode="640", nova="running", agent="running") -> str:
-    return f"file {CONF} {sha} {owner} {mode}\nservice nova-compute {nova}\nservice neutron-linuxbridge-agent {agent}\n"
+    return f"file {CONF} {sha} {owner} {mode}\nservice nova-compute {nova}\nservice {AGENT} {agent}\n"
+
+
+def observe(props: dict, stdout: str) -> dict:
+    files, services = parse_read_output("compute-1", stdout)
+    return observed_file(props, "compute-1", files) if "path" in props else observed_services(props, "compute-1", services)
 
 
 def test_a_host_as_written_reads_back_as_the_expected_state():
-    p = props()
-    assert observed(p, "compute-1", read_output(p[CONF]["sha256"])) == p
+    p, s = file_props(), services_props()
+    assert observe(p, read_output(p["sha256"])) == p and observe(s, read_output(p["sha256"])) == s
 
 
 def test_what_drifted_is_in_place_of_what_was_expected():
-    p = props()
-    found = observed(p, "compute-1", read_output("0" * 64, owner="root:root", mode="644", agent="stopped"))
-    assert (found[CONF]["onHost"], found[CONF]["owner"], found[CONF]["group"], found[CONF]["mode"]) == (CHANGED, "root", "root", "0644")
-    assert found[CONF]["text"] == p[CONF]["text"] and found[CONF]["sha256"] == p[CONF]["sha256"]
-    assert found[service_key("neutron-linuxbridge-agent")] == STOPPED and found[service_key("nova-compute")] == RUNNING
+    p = file_props()
+    found = observe(p, read_output("0" * 64, owner="root:root", mode="644"))
+    assert (found["onHost"], found["owner"], found["group"], found["mode"]) == (CHANGED, "root", "root", "0644")
+    assert found["text"] == p["text"] and found["sha256"] == p["sha256"]
+    services = observe(services_props(), read_output(p["sha256"], agent="stopped"))
+    assert services[AGENT] == STOPPED and services["nova-compute"] == RUNNING
 
 
 @pytest.mark.parametrize("word, state", [("missing", MISSING), ("other", NOT_A_FILE)])
 def test_a_missing_file_or_one_that_is_no_regular_file(word, state):
-    found = observed(props(), "compute-1", f"file {CONF} {word}\nservice nova-compute running\nservice neutron-linuxbridge-agent running\n")
-    assert found[CONF]["onHost"] == state
+    assert observe(file_props(), f"file {CONF} {word}\n")["onHost"] == state
 
 
-@pytest.mark.parametrize("stdout, message", [
-    ("garbage here\n", "reading compute-1: unexpected line"),
-    ("service nova-compute running\nservice neutron-linuxbridge-agent running\n", f"said nothing about {CONF}"),
-    (f"file {CONF} missing\nservice nova-compute running\n", "said nothing about service neutron-linuxbridge-agent"),
+@pytest.mark.parametrize("props, stdout, message", [
+    (file_props, "garbage here\n", "reading compute-1: unexpected line"),
+    (file_props, "service nova-compute running\n", f"said nothing about {CONF}"),
+    (services_props, "service nova-compute running\n", f"said nothing about service {AGENT}"),
 ])
-def test_an_answer_the_program_cannot_read_fails_naming_the_host(stdout, message):
+def test_an_answer_the_program_cannot_read_fails_naming_the_host(props, stdout, message):
     with pytest.raises(ValueError, match=message):
-        observed(props(), "compute-1", stdout)
+        observe(props(), stdout)
 
 
 def test_parse_takes_the_modes_stat_prints():
@@ -167,52 +183,57 @@ def test_parse_takes_the_modes_stat_prints():
 # --- revisions and diff ------------------------------------------------------------------------
 
 
-def test_the_first_check_starts_every_group_at_zero():
-    assert with_revisions({}, props())[REVISIONS] == {FILES_GROUP: 0, "nova-compute": 0, "neutron-linuxbridge-agent": 0}
+def test_the_first_check_starts_at_zero():
+    assert check_file({}, file_props())[REVISION] == 0
+    assert check_services({}, services_props())[REVISIONS] == {"nova-compute": 0, AGENT: 0}
 
 
-def test_a_drifted_file_bumps_the_config_step_and_its_reader_only():
-    p = with_revisions({}, props())
-    found = observed(p, "compute-1", read_output("0" * 64))
-    assert with_revisions(found, props())[REVISIONS] == {FILES_GROUP: 1, "nova-compute": 1, "neutron-linuxbridge-agent": 0}
+def test_a_drifted_file_bumps_its_revision():
+    p = check_file({}, file_props())
+    found = observe(p, read_output("0" * 64))
+    assert check_file(found, file_props())[REVISION] == 1
 
 
 def test_a_stopped_service_bumps_only_that_service():
-    p = with_revisions({}, props())
-    found = observed(p, "compute-1", read_output(p[CONF]["sha256"], nova="stopped"))
-    assert with_revisions(found, props())[REVISIONS] == {FILES_GROUP: 0, "nova-compute": 1, "neutron-linuxbridge-agent": 0}
+    s = check_services({}, services_props())
+    found = observe(s, read_output("x", nova="stopped"))
+    assert check_services(found, services_props())[REVISIONS] == {"nova-compute": 1, AGENT: 0}
 
 
 def test_after_the_repair_the_revisions_stay_and_nothing_differs():
-    p = with_revisions({}, props())
-    repaired = with_revisions(observed(p, "compute-1", read_output("0" * 64)), props())
-    again = with_revisions(repaired, props())
+    p = check_file({}, file_props())
+    repaired = check_file(observe(p, read_output("0" * 64)), file_props())
+    again = check_file(repaired, file_props())
     assert again == repaired and changed_keys(repaired, again) == []
+    s = check_services({}, services_props())
+    repaired_s = check_services(observe(s, read_output("x", agent="stopped")), services_props())
+    assert check_services(repaired_s, services_props()) == repaired_s
 
 
 def test_a_changed_config_is_a_change_but_no_repair():
-    p = with_revisions({}, props())
+    p = check_file({}, file_props())
     (changed,) = records("r", "n", debug="true")
-    news = dict(props(), **{CONF: file_entry(changed)})
-    checked = with_revisions(p, news)
-    assert checked[REVISIONS] == p[REVISIONS] and changed_keys(p, checked) == [CONF]
+    checked = check_file(p, {"connection": CONNECTION, **file_properties(changed)})
+    assert checked[REVISION] == 0 and changed_keys(p, checked) == ["sha256", "text"]
 
 
-def test_repair_arguments_appear_only_after_the_first_repair():
-    assert repair_arguments({FILES_GROUP: 0}, FILES_GROUP) == ()
-    assert repair_arguments(None, FILES_GROUP) == ()
-    assert repair_arguments({FILES_GROUP: 2}, FILES_GROUP) == ("--repair", "2")
+def test_repairs_appear_only_after_the_first_one():
+    assert repair_arguments(0) == () and repair_arguments(None) == ()
+    assert repair_arguments(2) == ("--repair", "2")
+    assert repair_trigger("abc", 0) == "abc" and repair_trigger("abc", 3) == "abc repair 3"
 
 
 def test_drift_rows_name_the_host_the_file_or_service_expected_and_found():
-    p = props()
-    found = observed(p, "compute-1", read_output("0" * 64, mode="644", agent="stopped"))
-    assert drift_rows("compute-1", found, p) == [
+    p = file_props()
+    found = observe(p, read_output("0" * 64, mode="644"))
+    assert file_drift_rows("compute-1", found, p) == [
         ("compute-1", f"{CONF} mode", "0640", "0644"),
         ("compute-1", f"{CONF} content", AS_WRITTEN, CHANGED),
-        ("compute-1", "service neutron-linuxbridge-agent", RUNNING, STOPPED),
     ]
-    assert drift_rows("compute-1", p, p) == []
+    s = services_props()
+    assert service_drift_rows("compute-1", observe(s, read_output("x", agent="stopped")), s) == [
+        ("compute-1", f"service {AGENT}", RUNNING, STOPPED)]
+    assert file_drift_rows("compute-1", p, p) == [] and service_drift_rows("compute-1", s, s) == []
 
 
 def test_sha256_text_is_what_sha256sum_prints():
@@ -222,9 +243,9 @@ def test_sha256_text_is_what_sha256sum_prints():
 # --- ./novalab drift's table -------------------------------------------------------------------
 
 
-def preview_json(olds: dict, news: dict, name: str = "compute-1-files") -> dict:
+def preview_json(olds: dict, news: dict, type_: str, name: str) -> dict:
     """The shape `pulumi preview --refresh --json` prints (a refresh step, then the update)."""
-    urn = f"urn:pulumi:lab::novalab::novalab:index:ComputeHost$pulumi-python:dynamic/novalab:HostFiles::{name}"
+    urn = f"urn:pulumi:lab::novalab::novalab:index:ComputeHost$novalab:index:HostRecord${type_}::{name}"
     return {"steps": [
         {"op": "refresh", "urn": urn, "oldState": {"inputs": news}, "newState": {"inputs": olds}},
         {"op": "update", "urn": urn, "oldState": {"inputs": olds}, "newState": {"inputs": news}},
@@ -235,20 +256,35 @@ def preview_json(olds: dict, news: dict, name: str = "compute-1-files") -> dict:
 def test_the_drift_table_names_host_what_expected_and_found(capsys):
     from components.drift_report import main
 
-    p = props()
-    found = observed(p, "compute-1", read_output("0" * 64, nova="stopped"))
-    assert main(json.dumps(preview_json(found, p))) == 1
-    out = capsys.readouterr().out.splitlines()
-    assert out[0].split() == ["host", "what", "expected", "found"]
-    assert out[1].split() == ["compute-1", CONF, "content", "as", "novalab", "wrote", "it", "changed", "on", "the", "host"]
-    assert out[2].split() == ["compute-1", "service", "nova-compute", "running", "stopped"]
+    p, s = file_props(), services_props()
+    out = {"steps": [
+        *preview_json(observe(p, read_output("0" * 64)), p, "pulumi-python:dynamic/novalab:HostFile", "compute-1-file-nova.conf")["steps"],
+        *preview_json(observe(s, read_output("x", nova="stopped")), s, "pulumi-python:dynamic/novalab:HostServices", "compute-2-services")["steps"],
+    ]}
+    assert main(json.dumps(out)) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["host", "what", "expected", "found"]
+    assert lines[1].split() == ["compute-1", CONF, "content", "as", "novalab", "wrote", "it", "changed", "on", "the", "host"]
+    assert lines[2].split() == ["compute-2", "service", "nova-compute", "running", "stopped"]
 
 
 def test_no_drift_and_a_failed_preview_are_told_apart(capsys):
     from components.drift_report import main
 
-    assert main(json.dumps(preview_json(props(), props()))) == 0
+    p = file_props()
+    assert main(json.dumps(preview_json(p, p, "pulumi-python:dynamic/novalab:HostFile", "compute-1-file-nova.conf"))) == 0
     assert "no drift" in capsys.readouterr().out
     assert main(json.dumps({"diagnostics": [{"severity": "error", "message": "reading 10.0.0.20:22 over SSH failed"}]})) == 2
     assert "reading 10.0.0.20:22" in capsys.readouterr().err
     assert main("not json") == 2
+
+
+def test_a_secret_change_is_counted_in_plain_text_under_its_key():
+    first = check_file({}, file_props())
+    assert set(first["secretChanges"].values()) == {"set"}
+    (changed,) = records("r", "n-2")  # the nova password changed, nothing else
+    second = check_file(first, {"connection": CONNECTION, **file_properties(changed)})
+    assert second["secretChanges"]["[keystone_authtoken] password"] == "(secret changed) #1"
+    assert second["secretChanges"]["[DEFAULT] transport_url"] == "set"
+    assert "n-2" not in json.dumps(second["secretChanges"])
+    assert check_file(second, {"connection": CONNECTION, **file_properties(changed)}) == second  # stable

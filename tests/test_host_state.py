@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from components.drift import CONNECTION, RUNNING, STOPPED, file_entry, observed, service_key, with_revisions
-from components.host_state import HostStateProvider, read_host
+from components.drift import AS_WRITTEN, CHANGED, CONNECTION, RUNNING, STOPPED, check_file, check_services, file_properties, reads
+from components.host_state import HostFileProvider, HostServicesProvider, forget_reads, read_host
 from components.masking import FileRecord, sha256_text
 from components.scripts import SCRIPTS_DIR
 from support.engine import closed_port
@@ -64,58 +64,60 @@ def test_the_read_script_with_no_services():
     assert read_script("/nonexistent/novalab", "--services") == "file /nonexistent/novalab missing\n"
 
 
-# --- the provider's read, over SSH -------------------------------------------------------------
+# --- the providers' read, over SSH -------------------------------------------------------------
+
+SERVICE = "novalab-test-svc"  # no such service here: it reads as stopped
 
 
-def host_props(sshd, path: Path, content: str, host_key: str | None) -> dict:
-    record = FileRecord(str(path), "root", "root", "0640", "novalab-test-svc", content, sha256_text(content))
-    return with_revisions({}, {
-        CONNECTION: {"host": sshd.host, "port": sshd.port, "user": sshd.user, "privateKey": sshd.private_key,
-                     **({"hostKey": host_key} if host_key else {})},
-        str(path): file_entry(record),
-        service_key("novalab-test-svc"): RUNNING,  # no such service here: it reads as stopped
-    })
+def records_of(sshd, paths: dict[Path, str], host_key: str | None) -> tuple[list[dict], dict]:
+    """File records for `paths` (path -> the content novalab wrote) and the services record."""
+    conn = {"host": sshd.host, "port": sshd.port, "user": sshd.user, "privateKey": sshd.private_key,
+            "reads": reads([str(p) for p in paths], [SERVICE]), **({"hostKey": host_key} if host_key else {})}
+    files = [check_file({}, {CONNECTION: conn, **file_properties(FileRecord(str(p), "root", "root", "0640", SERVICE, c, sha256_text(c)))})
+             for p, c in paths.items()]
+    return files, check_services({}, {CONNECTION: conn, SERVICE: RUNNING})
 
 
 @pytest.fixture
 def sshd(tmp_path):
+    forget_reads()
     with running_sshd(tmp_path / "sshd") as server:
         yield server
+    forget_reads()
 
 
-def test_a_read_is_one_ssh_session_and_returns_what_it_found(sshd, tmp_path):
-    path = tmp_path / "nova.conf"
-    path.write_text("as written\n")
-    path.chmod(0o640)
-    props = host_props(sshd, path, "as written\n", sshd.host_key)
-    provider = HostStateProvider()
-    result = provider.read("id", dict(props, __provider="serialized"))
+def test_all_records_of_a_host_are_read_in_one_ssh_session(sshd, tmp_path):
+    same, edited = tmp_path / "a.conf", tmp_path / "b.conf"
+    for path in (same, edited):
+        path.write_text("as written\n")
+        path.chmod(0o640)
+    edited.write_text("edited by hand\n")
+    files, services = records_of(sshd, {same: "as written\n", edited: "as written\n"}, sshd.host_key)
+    found = [HostFileProvider().read("id", dict(f, __provider="p")) for f in files]
+    found_services = HostServicesProvider().read("id", dict(services, __provider="p"))
     assert sshd.accepted_logins() == 1
-    assert result.outs == result.inputs == observed(props, "h", result_stdout(props, path, STOPPED))
-    assert result.outs[str(path)]["onHost"] == "as novalab wrote it"
-    assert result.outs[service_key("novalab-test-svc")] == STOPPED
-    assert provider.diff("id", result.outs, props).changes  # the stopped service is a change
-
-
-def result_stdout(props: dict, path: Path, state: str) -> str:
-    return f"file {path} {props[str(path)]['sha256']} root:root 640\nservice novalab-test-svc {state}\n"
+    assert [r.outs["onHost"] for r in found] == [AS_WRITTEN, CHANGED] and all(r.outs == r.inputs for r in found)
+    assert found_services.outs[SERVICE] == STOPPED and found_services.inputs == found_services.outs
+    assert HostFileProvider().diff("id", found[1].outs, files[1]).changes
+    assert not HostFileProvider().diff("id", found[0].outs, files[0]).changes
+    assert HostServicesProvider().diff("id", found_services.outs, services).changes
 
 
 def test_a_pinned_host_key_is_enforced_before_anything_runs(sshd, tmp_path):
     other = tmp_path / "other"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
     wrong = " ".join((tmp_path / "other.pub").read_text().split()[:2])
-    props = host_props(sshd, tmp_path / "x.conf", "x\n", wrong)
+    _, services = records_of(sshd, {}, wrong)
     with pytest.raises(RuntimeError) as e:
-        read_host(props[CONNECTION], ["--services"])
+        HostServicesProvider().read("id", services)
     message = str(e.value)
     assert f"reading {sshd.host}:{sshd.port} over SSH failed" in message and "HostKeyNotVerifiable" in message
     assert "PRIVATE KEY" not in message and sshd.accepted_logins() == 0
 
 
 def test_an_unpinned_host_is_read_without_checking_its_key(sshd, tmp_path):
-    props = host_props(sshd, tmp_path / "x.conf", "x\n", None)
-    assert read_host(props[CONNECTION], [str(tmp_path / "x.conf"), "--services"]) == f"file {tmp_path / 'x.conf'} missing\n"
+    _, services = records_of(sshd, {}, None)
+    assert read_host(services[CONNECTION], [str(tmp_path / "x.conf"), "--services"]) == f"file {tmp_path / 'x.conf'} missing\n"
     assert sshd.accepted_logins() == 1
 
 
@@ -126,12 +128,12 @@ def test_a_host_that_refuses_the_connection_fails_naming_it(tmp_path):
         read_host(conn, ["--services"])
 
 
-def test_check_diff_create_update_touch_no_host(tmp_path):
+def test_check_diff_create_update_touch_no_host():
     # No sshd here: none of them may open a connection.
-    props = {CONNECTION: {"host": "192.0.2.1", "port": 22.0, "user": "root", "privateKey": "k"}, service_key("s"): RUNNING}
-    provider = HostStateProvider()
-    checked = provider.check({}, dict(props, __provider="p")).inputs
+    conn = {"host": "192.0.2.1", "port": 22.0, "user": "root", "privateKey": "k", "reads": reads([], ["s"])}
+    provider = HostServicesProvider()
+    checked = provider.check({}, {CONNECTION: conn, "s": RUNNING, "__provider": "p"}).inputs
     created = provider.create(checked)
-    assert created.id == "192.0.2.1:22" and created.outs == checked
+    assert created.id == "192.0.2.1:22:services" and created.outs == checked
     assert not provider.diff(created.id, dict(created.outs, __provider="p"), dict(checked, __provider="q")).changes
     assert provider.update(created.id, created.outs, checked).outs == checked

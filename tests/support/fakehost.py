@@ -15,6 +15,7 @@ import contextlib
 import os
 import signal
 import textwrap
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
@@ -56,6 +57,11 @@ class FakeHost:
         pid = self.pid(service)
         assert pid, f"{service} is not running"
         os.kill(pid, signal.SIGKILL)
+        for _ in range(100):  # until its reaper collected it
+            if self.pid(service) is None:
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"{service} (pid {pid}) still answers after SIGKILL")
 
     def restarts(self) -> list[str]:
         """`service NAME ACTION` lines the host's scripts ran, in order."""
