@@ -5,10 +5,13 @@ from __future__ import annotations
 import base64
 import configparser
 import json
+import re
 
 import pytest
 
 from components.compute_host import CONTROLLER_STEPS, STEPS, plan_batches, parse_facts
+from components.network import backend_of
+from components.steps import host_steps
 from support.mocks import (
     FACTS,
     SECRETS,
@@ -60,6 +63,19 @@ def test_each_tutorial_step_is_a_command_child_of_the_component(one):
     assert component.name == "compute-1"
     for step in STEPS:
         assert one.monitor.parent_of(f"compute-1-{step}") == "compute-1"
+
+
+def test_the_readme_step_table_is_the_table():
+    """README's "How a host is provisioned" lists each row of the table: name, where, its scripts."""
+    from support.mocks import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## How a host is provisioned", 1)[1].split("\n## ", 1)[0]
+    listed = []
+    for names, where, scripts in re.findall(r"^\| (`<host>-.+?) \| (host|controller) \| (.+?) \|", section, re.M):
+        for name in re.findall(r"`<host>-([a-z0-9-]+)`", names):
+            listed.append((name, where, tuple(re.findall(r"`([a-z_]+\.sh)`", scripts))))
+    assert listed == [(s.name, s.where, s.scripts) for s in host_steps(backend_of(None))]  # the default backend's
 
 
 def test_steps_are_chained_in_the_tutorials_order(one):
