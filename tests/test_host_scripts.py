@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from components.scripts import SCRIPTS_DIR, script_command
+from components.scripts import SCRIPTS_DIR, script_command, script_text
 from support.engine import closed_port
 
 SCRIPTS = sorted(p.name for p in SCRIPTS_DIR.glob("*.sh"))
@@ -62,6 +62,32 @@ def test_scripts_are_shellcheck_clean():
     assert lab.returncode == 0, lab.stdout
     top = subprocess.run([shellcheck, "novalab", ".ci/run"], cwd=root, capture_output=True, text=True)
     assert top.returncode == 0, top.stdout
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_scripts_as_sent_to_hosts_are_shellcheck_clean(name):
+    # What a host runs is the script with its lib/ helpers in place of the lines sourcing them.
+    result = subprocess.run(["shellcheck", "-"], input=script_text(name), capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+def test_a_script_as_sent_carries_its_helpers(bindir, tmp_path):
+    # Run from a folder with no lib/ beside it, as on the controller: the helpers are in the text.
+    controller_stubs(bindir)
+    assert "nova_manage()" in script_text("precheck_controller.sh")
+    result = subprocess.run(["bash", "-c", script_command("precheck_controller.sh", "compute-1")], input=CLOUDS,
+                            capture_output=True, text=True, cwd=tmp_path, env=dict(os.environ, **path_with(bindir)))
+    assert result.returncode == 0, result.stderr
+    assert "controller checks passed for compute-1" in result.stdout
+
+
+def test_a_helper_sourced_any_other_way_is_refused(monkeypatch, tmp_path):
+    import components.scripts as scripts
+
+    (tmp_path / "odd.sh").write_text('#!/usr/bin/env bash\nsource "${BASH_SOURCE[0]%/*}/lib/controller.sh"\n')
+    monkeypatch.setattr(scripts, "SCRIPTS_DIR", tmp_path)
+    with pytest.raises(ValueError, match="odd.sh: a helper is sourced other than as"):
+        scripts.script_text("odd.sh")
 
 
 @pytest.mark.parametrize("name", SCRIPTS)

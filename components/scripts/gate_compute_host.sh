@@ -10,6 +10,8 @@
 # stdin: a clouds.yaml with the nova service user's credentials (kept in a 0600 temp file, removed
 # on exit; never in argv or the environment).
 set -euo pipefail
+# shellcheck source=lib/controller.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/controller.sh"
 
 usage="usage: $0 HOST TIMEOUT_SECONDS [--with-l2-agent] [--address IP] [--after IDS] < clouds.yaml"
 [ "$#" -ge 2 ] || { echo "$usage" >&2; exit 2; }
@@ -25,30 +27,13 @@ while [ "$#" -gt 0 ]; do
 done
 poll=${NOVALAB_GATE_POLL_SECONDS:-5}
 
-workdir=$(mktemp -d)
-trap 'rm -rf "$workdir"' EXIT
-(umask 077 && cat > "$workdir/clouds.yaml")
-export OS_CLIENT_CONFIG_FILE="$workdir/clouds.yaml" OS_CLOUD=novalab
-
-nova_manage() {
-  # As the nova user when there is one, so root does not take over nova's log files.
-  if id nova >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
-    runuser -u nova -- nova-manage "$@"
-  else
-    nova-manage "$@"
-  fi
-}
+read_clouds_yaml
 
 # nova-manage must not map hosts in parallel ("Duplicate host mapping", exit 2), yet the gates of
 # one batch run at once: one discover at a time on this controller, and a failed one is retried at
 # the next poll (its output is shown if the gate times out).
-lock_dir=${NOVALAB_LOCK_DIR:-/run/lock}
-[ -d "$lock_dir" ] && [ -w "$lock_dir" ] || lock_dir=${TMPDIR:-/tmp}
 discover_hosts() {
-  (
-    flock -w 120 9 || { echo "waited 120s for $lock_dir/novalab-discover-hosts.lock" >&2; exit 1; }
-    nova_manage cell_v2 discover_hosts --by-service
-  ) 9>"$lock_dir/novalab-discover-hosts.lock" >"$workdir/discover.out" 2>&1
+  with_lock novalab-discover-hosts 120 nova_manage cell_v2 discover_hosts --by-service >"$workdir/discover.out" 2>&1
 }
 
 # The hypervisor (= resource provider) at $address whose service host is $host has inventory.
