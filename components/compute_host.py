@@ -129,7 +129,7 @@ class StepContext:
         self.gate_timeout = args.gate_timeout_seconds
         self.packages = tuple(host_packages(args.virt_type, backend))
         self.stopped_services = (NOVA_COMPUTE, *(a.service for a in backend.agents))
-        self.gate_agent_args = backend.gate_args
+        self.gate_agent_args = tuple(arg for t in backend.gate_agent_types for arg in ("--agent-type", t))
 
     @cached_property
     def clouds_yaml(self) -> pulumi.Output[str]:

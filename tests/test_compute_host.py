@@ -155,7 +155,7 @@ def test_gate_gets_nova_credentials_on_secret_stdin(one):
     auth = json.loads(clouds)["clouds"]["novalab"]["auth"]
     assert (auth["username"], auth["password"], auth["project_name"]) == ("nova", SECRETS["novalab:novaServicePassword"], "service")
     assert gate["create"].endswith(
-        "gate_compute_host.sh compute-1 300 --with-l2-agent --address 10.0.0.20"
+        "gate_compute_host.sh compute-1 300 --agent-type 'Linux bridge agent' --address 10.0.0.20"
         " --after compute-1-restart-nova-compute-id,compute-1-restart-l2-agent-id"
     )
 

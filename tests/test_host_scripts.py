@@ -445,7 +445,7 @@ def gate_stubs(bindir: Path, tmp_path: Path, up_after: int | None, host: str = "
             n=$(cat {count} 2>/dev/null || echo 0); echo $((n + 1)) > {count}
             now=$(date -u +%Y-%m-%dT%H:%M:%S.000000)
             if [ {limit} -ge 0 ] && [ "$n" -ge {limit} ]; then echo "up {heartbeat}"; else echo "down $now"; fi ;;
-          "network agent list"*) echo True ;;
+          "network agent list --host {host} -f value -c Agent Type -c Alive") echo "Linux bridge agent True" ;;
           "compute service list") echo "| nova-compute | compute-1 | nova | enabled | down |" ;;
         esac
         """,
@@ -473,14 +473,14 @@ def test_gate_maps_the_host_and_waits_until_it_is_up(bindir, tmp_path):
     scratch = tmp_path / "scratch"  # the script's TMPDIR: its credentials file must not outlive it
     scratch.mkdir()
     env = dict(path_with(bindir), NOVALAB_GATE_POLL_SECONDS="0", TMPDIR=str(scratch), NOVALAB_LOCK_DIR=str(tmp_path))
-    result = run("gate_compute_host.sh", "compute-1", "30", "--with-l2-agent", stdin=CLOUDS, env=env)
+    result = run("gate_compute_host.sh", "compute-1", "30", "--agent-type", "Linux bridge agent", stdin=CLOUDS, env=env)
     assert result.returncode == 0, result.stderr
     assert "compute host compute-1 is up and mapped to its cell" in result.stdout
     calls = log.read_text().splitlines()
     polls = [c for c in calls if "--service nova-compute --host compute-1" in c]
     assert len(polls) == 3  # down, down, up
     assert any(c == "nova-manage cell_v2 discover_hosts --by-service" for c in calls)
-    assert any(c.startswith("openstack network agent list --host compute-1 --agent-type linux-bridge") for c in calls)
+    assert any(c.startswith("openstack network agent list --host compute-1 -f value -c Agent Type -c Alive") for c in calls)
     assert all("mode=600 cloud=novalab" in c for c in calls if c.startswith("openstack"))
     assert "gate-s3cret" not in log.read_text()  # never in argv
     assert list(scratch.iterdir()) == []  # the 0600 clouds.yaml (and its directory) are gone
@@ -541,6 +541,46 @@ def test_gate_retries_a_failed_discover_and_shows_it_on_timeout(bindir, tmp_path
     assert result.returncode == 1
     assert "cell mapping: no" in result.stderr
     assert "ERROR: Duplicate host mapping was encountered" in result.stderr
+
+
+def agent_listing_stub(bindir: Path, listing: str) -> None:
+    """The gate stubs, with `openstack network agent list` answering LISTING ("TYPE ALIVE" lines)."""
+    openstack = bindir / "openstack"
+    text = openstack.read_text()
+    old = 'echo "Linux bridge agent True" ;;'
+    assert old in text
+    openstack.write_text(text.replace(old, f"printf '%s' {shlex_quote(listing)} ;;"))
+
+
+@pytest.mark.parametrize("listing, passes", [
+    ("Linux bridge agent True\n", True),
+    ("Linux bridge agent :-)\n", True),  # older clients' Alive
+    ("Linux bridge agent False\n", False),
+    ("Open vSwitch agent True\n", False),  # alive, but not the type asked for
+    ("", False),
+])
+def test_gate_waits_for_an_alive_agent_of_each_type(bindir, tmp_path, listing, passes):
+    gate_stubs(bindir, tmp_path, up_after=0)
+    agent_listing_stub(bindir, listing)
+    env = dict(path_with(bindir), NOVALAB_GATE_POLL_SECONDS="0.2", NOVALAB_LOCK_DIR=str(tmp_path))
+    result = run("gate_compute_host.sh", "compute-1", "1", "--agent-type", "Linux bridge agent", stdin=CLOUDS, env=env)
+    assert result.returncode == (0 if passes else 1), result.stderr
+    if not passes:
+        assert "network agents: none alive of type 'Linux bridge agent'" in result.stderr
+
+
+def test_gate_needs_every_agent_type_it_is_given(bindir, tmp_path):
+    # As OVN will ask: the controller agent and the metadata agent, each alive.
+    gate_stubs(bindir, tmp_path, up_after=0)
+    agent_listing_stub(bindir, "OVN Controller agent True\nOVN Metadata agent False\n")
+    env = dict(path_with(bindir), NOVALAB_GATE_POLL_SECONDS="0.2", NOVALAB_LOCK_DIR=str(tmp_path))
+    args = ["compute-1", "1", "--agent-type", "OVN Controller agent", "--agent-type", "OVN Metadata agent"]
+    result = run("gate_compute_host.sh", *args, stdin=CLOUDS, env=env)
+    assert result.returncode == 1
+    assert "network agents: none alive of type 'OVN Metadata agent'" in result.stderr
+    gate_stubs(bindir, tmp_path, up_after=0)
+    agent_listing_stub(bindir, "OVN Controller agent True\nOVN Metadata agent True\n")
+    assert run("gate_compute_host.sh", *args, stdin=CLOUDS, env=env).returncode == 0
 
 
 # --- configure_bridge.sh (in a private network + mount namespace) ----------------------------------
@@ -785,7 +825,7 @@ def placement_stubs(bindir: Path, tmp_path: Path, inventory_on_look: int | None)
 def test_gate_waits_for_its_own_resource_provider_to_have_inventory(bindir, tmp_path):
     looks = placement_stubs(bindir, tmp_path, inventory_on_look=3)
     env = dict(path_with(bindir), NOVALAB_GATE_POLL_SECONDS="0", NOVALAB_LOCK_DIR=str(tmp_path))
-    result = run("gate_compute_host.sh", "compute-9", "30", "--with-l2-agent", "--address", "10.0.0.23",
+    result = run("gate_compute_host.sh", "compute-9", "30", "--agent-type", "Linux bridge agent", "--address", "10.0.0.23",
                  "--after", "r1,r2", stdin=CLOUDS, env=env)
     assert result.returncode == 0, result.stderr
     assert "gate after restarts: r1,r2" in result.stdout

@@ -46,7 +46,8 @@ class NetworkBackend:
     packages: tuple[str, ...]  # installed with nova's by the packages step
     steps: tuple[Step, ...]  # rows between the packages and the config step: the "Network configuration"
     agents: tuple[Agent, ...]  # restarted when their files change; stopped when the host leaves
-    gate_args: tuple[str, ...]  # what the gate checks of the backend's agents (gate_compute_host.sh)
+    # Neutron agent types (as `openstack network agent list` shows them) the gate waits to see alive.
+    gate_agent_types: tuple[str, ...]
     config_files: tuple[str, ...]  # the paths render_files writes (configOverrides may name them)
     # Files by the agent service that reads them (each Agent's service, in that order).
     render_files: Callable[[FileInputs], Mapping[str, tuple[ManagedFile, ...]]]

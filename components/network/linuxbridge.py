@@ -89,7 +89,7 @@ BACKEND = NetworkBackend(
     packages=(AGENT, "bridge-utils", "ifupdown"),
     steps=(BRIDGE,),
     agents=(Agent(AGENT, "restart-l2-agent"),),
-    gate_args=("--with-l2-agent",),
+    gate_agent_types=("Linux bridge agent",),
     config_files=(NEUTRON_CONF, LINUXBRIDGE_AGENT_INI),
     render_files=render_files,
 )

@@ -1,25 +1,28 @@
 #!/usr/bin/env bash
 # Tutorial "Final check", on the controller (the api-node): map the compute host into its cell and
 # wait until it is `up` in the compute service list. Nothing is booted on a host that fails this.
-# Usage: gate_compute_host.sh HOST TIMEOUT_SECONDS [--with-l2-agent] [--address IP] [--after IDS]
-#   --with-l2-agent  the host's neutron L2 agent must be alive too (a server needs its port plugged)
-#   --address IP     the host's resource provider must have inventory in placement: found as the
-#                    hypervisor at IP whose service host is HOST (a stale record of an earlier host
-#                    on the same machine takes the provider's name, and the new one gets none)
-#   --after IDS      the restarts this run follows; only there so that a restart re-runs the gate
+# Usage: gate_compute_host.sh HOST TIMEOUT_SECONDS [--agent-type TYPE]... [--address IP] [--after IDS]
+#   --agent-type TYPE  a neutron agent of this type on the host must be alive too (a server needs its
+#                      port plugged); TYPE as `openstack network agent list` shows it, e.g.
+#                      "Linux bridge agent" or "OVN Controller agent"
+#   --address IP       the host's resource provider must have inventory in placement: found as the
+#                      hypervisor at IP whose service host is HOST (a stale record of an earlier host
+#                      on the same machine takes the provider's name, and the new one gets none)
+#   --after IDS        the restarts this run follows; only there so that a restart re-runs the gate
 # stdin: a clouds.yaml with the nova service user's credentials (kept in a 0600 temp file, removed
 # on exit; never in argv or the environment).
 set -euo pipefail
 # shellcheck source=lib/controller.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/controller.sh"
 
-usage="usage: $0 HOST TIMEOUT_SECONDS [--with-l2-agent] [--address IP] [--after IDS] < clouds.yaml"
+usage="usage: $0 HOST TIMEOUT_SECONDS [--agent-type TYPE]... [--address IP] [--after IDS] < clouds.yaml"
 [ "$#" -ge 2 ] || { echo "$usage" >&2; exit 2; }
-host=$1 timeout=$2 check_agent="" address=""
+host=$1 timeout=$2 address=""
+agent_types=()
 shift 2
 while [ "$#" -gt 0 ]; do
   case "$1" in
-    --with-l2-agent) check_agent=$1; shift ;;
+    --agent-type) agent_types+=("$2"); shift 2 ;;
     --address) address=$2; shift 2 ;;
     --after) echo "gate after restarts: $2"; shift 2 ;;
     *) echo "$usage" >&2; exit 2 ;;
@@ -53,6 +56,26 @@ inventory_ok() {
   return 1
 }
 
+# Every --agent-type has an alive agent on the host. $agents says what was seen, for the report.
+agents_alive() {
+  local listing type dead=()
+  if ! listing=$(openstack network agent list --host "$host" -f value -c "Agent Type" -c Alive 2>/dev/null); then
+    agents="not listed"
+    return 1
+  fi
+  for type in "${agent_types[@]}"; do
+    # A line is "TYPE ALIVE": the last word is Alive (True, or ":-)" from older clients).
+    awk -v t="$type" '{alive = $NF; sub(/ +[^ ]+$/, "")} $0 == t && (alive == "True" || alive == ":-)") {found = 1} END {exit !found}' \
+      <<<"$listing" || dead+=("$type")
+  done
+  if [ "${#dead[@]}" -gt 0 ]; then
+    agents="none alive of type $(printf "'%s' " "${dead[@]}")"
+    agents=${agents% }
+    return 1
+  fi
+  agents=alive
+}
+
 # `up` only counts with a heartbeat from after the gate started: right after a restart the service
 # still shows `up` from its last report before it (for service_down_time, a minute), even when the
 # restarted process cannot reach the message bus.
@@ -64,7 +87,7 @@ fresh_up() {  # fresh_up "STATE UPDATED_AT"
   [ "$at" -ge $((started - 2)) ]
 }
 
-state="" mapped="" agent="" inventory=""
+state="" mapped="" agents="" inventory=""
 deadline=$((SECONDS + timeout))
 while :; do
   service=$(openstack compute service list --service nova-compute --host "$host" -f value -c State -c "Updated At" 2>/dev/null || true)
@@ -77,17 +100,14 @@ while :; do
         mapped=yes
       fi
     fi
-    if [ -n "$mapped" ] && [ -n "$check_agent" ]; then
-      agent=$(openstack network agent list --host "$host" --agent-type linux-bridge -f value -c Alive 2>/dev/null || true)
-    fi
-    if [ -n "$mapped" ] && { [ -z "$check_agent" ] || [ "$agent" = True ] || [ "$agent" = ":-)" ]; }; then
+    if [ -n "$mapped" ] && { [ "${#agent_types[@]}" -eq 0 ] || agents_alive; }; then
       if [ -z "$address" ] || inventory_ok; then inventory=yes; break; fi
       inventory=no
     fi
   fi
   if [ "$SECONDS" -ge "$deadline" ]; then
     {
-      echo "compute host $host did not pass the gate within ${timeout}s (state: '${state:-absent}', cell mapping: ${mapped:-no}${check_agent:+, l2 agent alive: ${agent:-absent}}${address:+, placement inventory: ${inventory:-not checked yet}})."
+      echo "compute host $host did not pass the gate within ${timeout}s (state: '${state:-absent}', cell mapping: ${mapped:-no}${agent_types[0]:+, network agents: ${agents:-not checked yet}}${address:+, placement inventory: ${inventory:-not checked yet}})."
       if [ "$inventory" = no ]; then
         echo "its resource provider has no inventory: an earlier compute service on this machine may still hold the provider's name (openstack compute service list; delete the stale one)"
       fi
