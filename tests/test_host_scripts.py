@@ -12,12 +12,14 @@ import socket
 import stat
 import subprocess
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 
 from components.scripts import SCRIPTS_DIR, script_command, script_text
 from support.engine import closed_port
+from support.numbers import record
 
 SCRIPTS = sorted(p.name for p in SCRIPTS_DIR.glob("*.sh"))
 ME = pwd.getpwuid(os.getuid()).pw_name
@@ -583,6 +585,30 @@ def test_gate_needs_every_agent_type_it_is_given(bindir, tmp_path):
     assert run("gate_compute_host.sh", *args, stdin=CLOUDS, env=env).returncode == 0
 
 
+def silent(bindir: Path, name: str) -> None:
+    """A stand-in for a client whose API took the connection and never answers."""
+    stub(bindir, name, "exec sleep 600\n")
+
+
+@pytest.mark.parametrize("silent_tool", ["openstack", "nova-manage"])
+def test_gate_ends_by_its_deadline_when_an_api_never_answers(bindir, tmp_path, silent_tool):
+    gate_stubs(bindir, tmp_path, up_after=0)  # nova-compute is up: nova-manage is called next
+    silent(bindir, silent_tool)
+    # One call may take 600 s, far more than the gate's 2 s: the gate's deadline cuts it.
+    env = dict(path_with(bindir), NOVALAB_GATE_POLL_SECONDS="0.2", NOVALAB_API_TIMEOUT="600",
+               NOVALAB_GATE_REPORT_SECONDS="1", NOVALAB_LOCK_DIR=str(tmp_path))
+    started = time.monotonic()
+    result = run("gate_compute_host.sh", "compute-1", "2", stdin=CLOUDS, env=env, timeout=120)
+    record(f"gate, timeout 2 s, {silent_tool} never answering: seconds", time.monotonic() - started)
+    assert result.returncode == 1
+    assert "compute host compute-1 did not pass the gate within 2s" in result.stderr
+    if silent_tool == "openstack":
+        assert "(state: 'absent'" in result.stderr
+        assert "no answer within 1s: openstack compute service list" in result.stderr  # the report's own call
+    else:
+        assert "(state: 'up', cell mapping: no" in result.stderr
+
+
 # --- configure_bridge.sh (in a private network + mount namespace) ----------------------------------
 
 needs_root_netns = pytest.mark.skipif(
@@ -756,6 +782,42 @@ def test_two_forgets_at_once_archive_one_after_the_other(bindir, tmp_path):
     results = [p.communicate(CLOUDS, timeout=60) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], results
     assert log.read_text().count("archive_deleted_rows") == 2
+
+
+def test_forget_fails_when_the_agents_cannot_be_listed(bindir, tmp_path):
+    log = decommission_stubs(bindir, tmp_path)
+    openstack = bindir / "openstack"
+    listing = '*"network agent list --host compute-3"*) echo agent-uuid-3 ;;'
+    assert listing in openstack.read_text()
+    openstack.write_text(openstack.read_text().replace(
+        listing, '*"network agent list --host compute-3"*) echo "Unable to establish connection to neutron" >&2; exit 1 ;;'))
+    result = run("decommission_compute_host.sh", "forget", "compute-3", stdin=CLOUDS, env=path_with(bindir))
+    assert result.returncode == 1
+    assert "could not list the network agents of compute-3" in result.stderr
+    assert "Unable to establish connection to neutron" in result.stderr  # the client's own words
+    assert "is out of nova" not in result.stdout
+    assert "agent delete" not in log.read_text()
+
+
+@pytest.mark.parametrize("part", ["drain", "forget"])
+def test_decommission_ends_when_the_compute_api_never_answers(bindir, tmp_path, part):
+    decommission_stubs(bindir, tmp_path)
+    silent(bindir, "openstack")
+    env = dict(path_with(bindir), NOVALAB_API_TIMEOUT="1")
+    result = run("decommission_compute_host.sh", part, "compute-3", stdin=CLOUDS, env=env, timeout=120)
+    assert result.returncode != 0
+    assert "no answer within 1s: openstack --os-compute-api-version 2.53 compute service list" in result.stderr
+    assert "is out of nova" not in result.stdout and "is disabled" not in result.stdout
+
+
+def test_forget_fails_when_the_archive_never_ends(bindir, tmp_path):
+    decommission_stubs(bindir, tmp_path)
+    silent(bindir, "nova-manage")
+    env = dict(path_with(bindir), NOVALAB_ARCHIVE_TIMEOUT="1", NOVALAB_LOCK_DIR=str(tmp_path))
+    result = run("decommission_compute_host.sh", "forget", "compute-3", stdin=CLOUDS, env=env, timeout=120)
+    assert result.returncode == 1
+    assert "archive_deleted_rows failed (124)" in result.stderr
+    assert "no answer within 1s: nova-manage db archive_deleted_rows" in result.stderr
 
 
 def test_decommission_takes_only_its_two_parts():

@@ -12,7 +12,9 @@
 #                host that came back under this name would have its servers refused as "down" (409
 #                "Service is unavailable at this time" on resize, seen in the e2e).
 # Usage: decommission_compute_host.sh drain|forget HOST   (stdin: the gate's clouds.yaml; never in
-# argv or env). Safe to re-run: what nova no longer has is reported and left alone.
+# argv or env). Safe to re-run: what nova no longer has is reported and left alone. Every API call is
+# bounded (NOVALAB_API_TIMEOUT, 60 s; the archive NOVALAB_ARCHIVE_TIMEOUT, 600 s): a call that gets no
+# answer fails the step, naming it, and the next run starts over.
 set -euo pipefail
 # shellcheck source=lib/controller.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/controller.sh"
@@ -69,15 +71,21 @@ fi
 # controller: two hosts leaving at once archived the same rows and one failed (exit 255).
 # (It exits 1 when it archived something, 0 when there was nothing to archive.)
 rc=0
-with_lock novalab-nova-archive 300 nova_manage db archive_deleted_rows --until-complete --all-cells \
-  >"$workdir/archive.out" 2>&1 || rc=$?
+api_timeout=${NOVALAB_ARCHIVE_TIMEOUT:-600} with_lock novalab-nova-archive 300 \
+  nova_manage db archive_deleted_rows --until-complete --all-cells >"$workdir/archive.out" 2>&1 || rc=$?
 if [ "$rc" -gt 1 ]; then
   tail -n 20 "$workdir/archive.out" >&2
   echo "nova-manage db archive_deleted_rows failed ($rc): a host of the name $host would have its servers refused as down until it is run" >&2
   exit 1
 fi
 echo "archived nova's deleted rows: $host can come back under its name"
-for agent in $(openstack network agent list --host "$host" -f value -c ID); do
+# A listing that fails fails the step: otherwise it would report the host out while its agents stay
+# in neutron (dead, listed for ever).
+if ! agents=$(openstack network agent list --host "$host" -f value -c ID); then
+  echo "could not list the network agents of $host; they are still in neutron; the next pulumi up runs this step again" >&2
+  exit 1
+fi
+for agent in $agents; do
   openstack network agent delete "$agent"
   echo "deleted network agent $agent of $host"
 done

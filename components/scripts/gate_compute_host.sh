@@ -9,6 +9,8 @@
 #                      hypervisor at IP whose service host is HOST (a stale record of an earlier host
 #                      on the same machine takes the provider's name, and the new one gets none)
 #   --after IDS        the restarts this run follows; only there so that a restart re-runs the gate
+# Every API call ends by the deadline (lib/controller.sh), so the gate ends within TIMEOUT_SECONDS,
+# plus at most NOVALAB_GATE_REPORT_SECONDS (5) for the service list its failure report shows.
 # stdin: a clouds.yaml with the nova service user's credentials (kept in a 0600 temp file, removed
 # on exit; never in argv or the environment).
 set -euo pipefail
@@ -29,6 +31,7 @@ while [ "$#" -gt 0 ]; do
   esac
 done
 poll=${NOVALAB_GATE_POLL_SECONDS:-5}
+deadline=$((SECONDS + timeout))
 
 read_clouds_yaml
 
@@ -87,8 +90,23 @@ fresh_up() {  # fresh_up "STATE UPDATED_AT"
   [ "$at" -ge $((started - 2)) ]
 }
 
+give_up() {
+  {
+    echo "compute host $host did not pass the gate within ${timeout}s (state: '${state:-absent}', cell mapping: ${mapped:-no}${agent_types[0]:+, network agents: ${agents:-not checked yet}}${address:+, placement inventory: ${inventory:-not checked yet}})."
+    if [ "$inventory" = no ]; then
+      echo "its resource provider has no inventory: an earlier compute service on this machine may still hold the provider's name (openstack compute service list; delete the stale one)"
+    fi
+    echo "compute service list on the controller:"
+    deadline="" api_timeout=${NOVALAB_GATE_REPORT_SECONDS:-5} openstack compute service list 2>&1 || true
+    if [ -z "$mapped" ] && [ -s "$workdir/discover.out" ]; then
+      echo "last nova-manage cell_v2 discover_hosts:"
+      tail -n 5 "$workdir/discover.out"
+    fi
+  } >&2
+  exit 1
+}
+
 state="" mapped="" agents="" inventory=""
-deadline=$((SECONDS + timeout))
 while :; do
   service=$(openstack compute service list --service nova-compute --host "$host" -f value -c State -c "Updated At" 2>/dev/null || true)
   state=${service%% *}
@@ -105,21 +123,9 @@ while :; do
       inventory=no
     fi
   fi
-  if [ "$SECONDS" -ge "$deadline" ]; then
-    {
-      echo "compute host $host did not pass the gate within ${timeout}s (state: '${state:-absent}', cell mapping: ${mapped:-no}${agent_types[0]:+, network agents: ${agents:-not checked yet}}${address:+, placement inventory: ${inventory:-not checked yet}})."
-      if [ "$inventory" = no ]; then
-        echo "its resource provider has no inventory: an earlier compute service on this machine may still hold the provider's name (openstack compute service list; delete the stale one)"
-      fi
-      echo "compute service list on the controller:"
-      openstack compute service list 2>&1 || true
-      if [ -z "$mapped" ] && [ -s "$workdir/discover.out" ]; then
-        echo "last nova-manage cell_v2 discover_hosts:"
-        tail -n 5 "$workdir/discover.out"
-      fi
-    } >&2
-    exit 1
-  fi
+  # Checked after a poll and after the pause too: what the report says is what the last poll saw.
+  [ "$SECONDS" -lt "$deadline" ] || give_up
   sleep "$poll"
+  [ "$SECONDS" -lt "$deadline" ] || give_up
 done
 echo "compute host $host is up and mapped to its cell"
