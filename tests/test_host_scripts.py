@@ -11,6 +11,7 @@ import shutil
 import socket
 import stat
 import subprocess
+import sys
 import textwrap
 import time
 from pathlib import Path
@@ -170,9 +171,17 @@ def test_write_files_rejects_relative_paths(tmp_path):
 # --- install_packages.sh -------------------------------------------------------------------------
 
 
-def test_install_skips_apt_when_everything_is_installed(bindir):
+def install_env(bindir: Path, root: Path, **extra: str) -> dict:
+    """The stand-ins first on PATH, and apt/dpkg's state (locks, dpkg's updates/) under ROOT instead of
+    this machine's, so a package run here holds no test up."""
+    for d in ("var/lib/dpkg/updates", "var/lib/apt/lists", "var/cache/apt/archives"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    return dict(path_with(bindir), NOVALAB_ROOT=str(root), **extra)
+
+
+def test_install_skips_apt_when_everything_is_installed(bindir, tmp_path):
     stub(bindir, "apt-get", 'echo "apt-get must not run" >&2; exit 99\n')
-    result = run("install_packages.sh", "bash", "coreutils", env=path_with(bindir))
+    result = run("install_packages.sh", "bash", "coreutils", env=install_env(bindir, tmp_path))
     assert result.returncode == 0, result.stderr
     assert "already installed: bash coreutils" in result.stdout
     facts = result.stdout.strip().splitlines()[-1]
@@ -182,7 +191,7 @@ def test_install_skips_apt_when_everything_is_installed(bindir):
 def test_install_installs_only_missing_packages_noninteractively(bindir, tmp_path):
     log = tmp_path / "apt.log"
     stub(bindir, "apt-get", f'echo "$DEBIAN_FRONTEND $*" >> {log}\n')
-    result = run("install_packages.sh", "bash", "novalab-no-such-package", env=path_with(bindir))
+    result = run("install_packages.sh", "bash", "novalab-no-such-package", env=install_env(bindir, tmp_path / "root"))
     assert result.returncode == 0, result.stderr
     calls = log.read_text().splitlines()
     assert calls[0] == "noninteractive update -q"
@@ -190,10 +199,78 @@ def test_install_installs_only_missing_packages_noninteractively(bindir, tmp_pat
     assert calls[1].endswith(" novalab-no-such-package")  # bash is already there
 
 
-def test_install_fails_when_apt_fails(bindir):
+def test_install_fails_when_apt_fails(bindir, tmp_path):
     stub(bindir, "apt-get", 'echo "E: Unable to locate package" >&2; exit 100\n')
-    result = run("install_packages.sh", "novalab-no-such-package", env=path_with(bindir))
+    result = run("install_packages.sh", "novalab-no-such-package", env=install_env(bindir, tmp_path))
     assert result.returncode == 100 and "Unable to locate package" in result.stderr
+
+
+HOLD_LOCK = "import fcntl, sys, time; f = open(sys.argv[1], 'w'); fcntl.lockf(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(600)"
+
+
+@pytest.fixture
+def dpkg_lock_holder(tmp_path):
+    """A process holding dpkg's frontend lock under a private root, as unattended-upgrades does."""
+    root = Path(os.path.realpath(tmp_path)) / "root"
+    lock = root / "var/lib/dpkg/lock-frontend"
+    lock.parent.mkdir(parents=True)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(lock)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline() == "locked\n"
+    yield root, holder
+    holder.kill()
+    holder.wait()
+
+
+def test_install_waits_for_the_dpkg_lock_and_says_so(bindir, tmp_path, dpkg_lock_holder):
+    root, holder = dpkg_lock_holder
+    log = tmp_path / "apt.log"
+    stub(bindir, "apt-get", f'echo "apt-get $*" >> {log}\n')
+    install = subprocess.Popen(["bash", str(SCRIPTS_DIR / "install_packages.sh"), "novalab-no-such-package"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=dict(os.environ, **install_env(bindir, root, NOVALAB_DPKG_LOCK_POLL="0.2")))
+    lines = [install.stdout.readline(), install.stdout.readline()]
+    assert lines[0] == "installing: novalab-no-such-package\n"
+    assert lines[1].startswith(f"waiting for apt/dpkg's lock, held by {holder.pid} (")
+    assert f"{root}/var/lib/dpkg/lock-frontend (on a fresh cloud image: unattended-upgrades)" in lines[1]
+    assert not log.exists()  # nothing ran while the lock was held
+    holder.kill()  # unattended-upgrades finishes
+    holder.wait()
+    out, err = install.communicate(timeout=60)
+    assert install.returncode == 0, err
+    calls = log.read_text().splitlines()
+    assert calls[0] == "apt-get update -q"
+    assert calls[1].endswith("-o DPkg::Lock::Timeout=600 novalab-no-such-package")
+
+
+def test_install_gives_up_on_a_lock_held_too_long(bindir, tmp_path, dpkg_lock_holder):
+    root, holder = dpkg_lock_holder
+    stub(bindir, "apt-get", 'echo "apt-get must not run" >&2; exit 99\n')
+    env = install_env(bindir, root, NOVALAB_DPKG_LOCK_TIMEOUT="1", NOVALAB_DPKG_LOCK_POLL="0.2")
+    result = run("install_packages.sh", "novalab-no-such-package", env=env)
+    assert result.returncode == 1
+    assert f"apt/dpkg is still locked on {socket.gethostname()} after 1s, by {holder.pid} (" in result.stderr
+    assert "run pulumi up again" in result.stderr
+    assert "apt-get must not run" not in result.stderr
+
+
+@pytest.mark.parametrize("recovers", [True, False])
+def test_install_finishes_an_interrupted_dpkg_first(bindir, tmp_path, recovers):
+    root, log = tmp_path / "root", tmp_path / "calls.log"
+    env = install_env(bindir, root)
+    (root / "var/lib/dpkg/updates/0001").write_text("")  # what dpkg leaves when it is killed midway
+    stub(bindir, "apt-get", f'echo "apt-get $*" >> {log}\n')
+    stub(bindir, "dpkg", f'echo "dpkg $*" >> {log}\n' + ("" if recovers else 'echo "dpkg: error processing package nova-common" >&2; exit 1\n'))
+    result = run("install_packages.sh", "novalab-no-such-package", env=env)
+    calls = log.read_text().splitlines()
+    assert calls[0] == "dpkg --force-confdef --force-confold --configure -a"
+    assert "dpkg was interrupted" in result.stdout
+    if recovers:
+        assert result.returncode == 0, result.stderr
+        assert calls[1] == "apt-get update -q"
+    else:
+        assert result.returncode == 1
+        assert "dpkg --configure -a failed" in result.stderr and "nova-common" in result.stderr
+        assert len(calls) == 1  # apt did not run
 
 
 # --- precheck_host.sh (run before the packages: reads only) ---------------------------------------
