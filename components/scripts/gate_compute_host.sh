@@ -9,8 +9,8 @@
 #                      hypervisor at IP whose service host is HOST (a stale record of an earlier host
 #                      on the same machine takes the provider's name, and the new one gets none)
 #   --after IDS        the restarts this run follows; only there so that a restart re-runs the gate
-# Every API call ends by the deadline (lib/controller.sh), so the gate ends within TIMEOUT_SECONDS,
-# plus at most NOVALAB_GATE_REPORT_SECONDS (5) for the service list its failure report shows.
+# Every API call is cut at the deadline (lib/controller.sh), at 2 s at the least: the gate ends within
+# TIMEOUT_SECONDS, plus the call under way and NOVALAB_GATE_REPORT_SECONDS (5) for its report.
 # stdin: a clouds.yaml with the nova service user's credentials (kept in a 0600 temp file, removed
 # on exit; never in argv or the environment).
 set -euo pipefail
@@ -31,7 +31,7 @@ while [ "$#" -gt 0 ]; do
   esac
 done
 poll=${NOVALAB_GATE_POLL_SECONDS:-5}
-deadline=$((SECONDS + timeout))
+set_deadline "$timeout"
 
 read_clouds_yaml
 
@@ -44,12 +44,19 @@ discover_hosts() {
 
 # The hypervisor (= resource provider) at $address whose service host is $host has inventory.
 # Without the placement CLI plugin (osc-placement) this cannot be seen: said once, then not checked.
+placement_cli=""  # yes | no, once known (a --help that got no answer in time tells neither)
 inventory_ok() {
-  if ! openstack resource provider inventory list --help >/dev/null 2>&1; then
-    [ -n "${told_no_placement:-}" ] || echo "note: no osc-placement on $(hostname): the placement inventory of $host is not checked"
-    told_no_placement=yes
-    return 0
+  if [ -z "$placement_cli" ]; then
+    local rc=0
+    openstack resource provider inventory list --help >/dev/null 2>&1 || rc=$?
+    case "$rc" in
+      0) placement_cli=yes ;;
+      124) return 1 ;;
+      *) placement_cli=no
+         echo "note: no osc-placement on $(hostname): the placement inventory of $host is not checked" ;;
+    esac
   fi
+  [ "$placement_cli" = yes ] || return 0
   local id
   for id in $(openstack --os-compute-api-version 2.53 hypervisor list -f value -c ID -c "Host IP" 2>/dev/null | awk -v a="$address" '$2 == a {print $1}'); do
     [ "$(openstack --os-compute-api-version 2.53 hypervisor show "$id" -f value -c service_host 2>/dev/null)" = "$host" ] || continue
@@ -63,7 +70,7 @@ inventory_ok() {
 agents_alive() {
   local listing type dead=()
   if ! listing=$(openstack network agent list --host "$host" -f value -c "Agent Type" -c Alive 2>/dev/null); then
-    agents="not listed"
+    agents=${agents:-"not listed"}  # what an earlier listing saw stays the news
     return 1
   fi
   for type in "${agent_types[@]}"; do
@@ -106,26 +113,36 @@ give_up() {
   exit 1
 }
 
+# Between calls: a poll under way when the deadline comes stops there, so the report says what the
+# calls that ran saw.
+in_time() { ! past_deadline || give_up; }
+
 state="" mapped="" agents="" inventory=""
 while :; do
-  service=$(openstack compute service list --service nova-compute --host "$host" -f value -c State -c "Updated At" 2>/dev/null || true)
-  state=${service%% *}
-  if [ "$state" = up ] && ! fresh_up "$service"; then state="up, last heartbeat before the gate started"; fi
+  if service=$(openstack compute service list --service nova-compute --host "$host" -f value -c State -c "Updated At" 2>/dev/null); then
+    state=${service%% *}
+    if [ "$state" = up ] && ! fresh_up "$service"; then state="up, last heartbeat before the gate started"; fi
+  else
+    state="no listing"
+  fi
   if [ "$state" = up ]; then
     if [ -z "$mapped" ]; then
+      in_time
       discover_hosts || true
+      in_time
       if nova_manage cell_v2 list_hosts 2>/dev/null | awk -F'|' -v h="$host" '{gsub(/ /, "", $4)} $4 == h {found = 1} END {exit !found}'; then
         mapped=yes
       fi
     fi
+    in_time
     if [ -n "$mapped" ] && { [ "${#agent_types[@]}" -eq 0 ] || agents_alive; }; then
+      in_time
       if [ -z "$address" ] || inventory_ok; then inventory=yes; break; fi
       inventory=no
     fi
   fi
-  # Checked after a poll and after the pause too: what the report says is what the last poll saw.
-  [ "$SECONDS" -lt "$deadline" ] || give_up
+  in_time
   sleep "$poll"
-  [ "$SECONDS" -lt "$deadline" ] || give_up
+  in_time
 done
 echo "compute host $host is up and mapped to its cell"

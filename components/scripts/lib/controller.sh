@@ -14,20 +14,38 @@ read_clouds_yaml() {
 }
 
 # Every call to an API is bounded: one that accepts the connection and never answers must not hold
-# the step for ever. A call gets $api_timeout seconds, and no more than is left until $deadline (in
-# bash's $SECONDS) when the script set one, none once it passed; at the limit it is killed with its
-# children (`timeout` signals its whole process group), says so on stderr and returns 124.
+# the step for ever. A call gets $api_timeout seconds, and no more than is left until $deadline when
+# the script set one (set_deadline), but at least 2 s: a call cut after a few milliseconds would only
+# report a false "absent", so a script checks the deadline between its calls (past_deadline). At the
+# limit the call is killed with its children (`timeout` signals its whole process group), says so on
+# stderr and returns 124.
 api_timeout=${NOVALAB_API_TIMEOUT:-60}
-deadline=""
-bounded() {  # bounded COMMAND...
-  local limit=$api_timeout rc=0
-  if [ -n "$deadline" ] && [ $((deadline - SECONDS)) -lt "$limit" ]; then
-    limit=$((deadline - SECONDS))
-    if [ "$limit" -le 0 ]; then  # (`timeout 0` would mean no limit at all)
-      echo "no time left for: $*" >&2
-      return 124
-    fi
+deadline=""  # in now_ms's milliseconds
+
+# Milliseconds (bash >= 5.0's EPOCHREALTIME, else date): $SECONDS counts whole seconds of the wall
+# clock, so a one-second deadline could come after a millisecond.
+now_ms() {
+  local t=${EPOCHREALTIME:-}
+  if [ -n "$t" ]; then echo $((${t/[.,]/} / 1000)); else date +%s%3N; fi
+}
+set_deadline() { deadline=$(($(now_ms) + $1 * 1000)); }  # set_deadline SECONDS
+past_deadline() { [ -n "$deadline" ] && [ "$(now_ms)" -ge "$deadline" ]; }
+
+# allowed MAX [FLOOR]: the seconds a call or a wait may take: MAX, no more than is left until the
+# deadline, but at least FLOOR (when MAX allows it).
+allowed() {
+  local ms=$(($1 * 1000)) floor=$((${2:-0} * 1000)) left
+  [ "$floor" -le "$ms" ] || floor=$ms
+  if [ -n "$deadline" ]; then
+    left=$((deadline - $(now_ms)))
+    [ "$left" -ge "$ms" ] || ms=$((left > floor ? left : floor))
   fi
+  if ((ms % 1000)); then printf '%d.%03d\n' $((ms / 1000)) $((ms % 1000)); else echo $((ms / 1000)); fi
+}
+
+bounded() {  # bounded COMMAND...
+  local limit rc=0
+  limit=$(allowed "$api_timeout" 2)
   timeout -k 5 "$limit" "$@" || rc=$?
   if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
     echo "no answer within ${limit}s: $*" >&2
@@ -53,12 +71,9 @@ nova_manage() {
 lock_dir=${NOVALAB_LOCK_DIR:-/run/lock}
 [ -d "$lock_dir" ] && [ -w "$lock_dir" ] || lock_dir=${TMPDIR:-/tmp}
 with_lock() {
-  local lock=$lock_dir/$1.lock wait=$2
+  local lock=$lock_dir/$1.lock wait
+  wait=$(allowed "$2")
   shift 2
-  if [ -n "$deadline" ] && [ $((deadline - SECONDS)) -lt "$wait" ]; then
-    wait=$((deadline - SECONDS))
-    [ "$wait" -ge 0 ] || wait=0
-  fi
   (
     flock -w "$wait" 9 || { echo "waited ${wait}s for $lock" >&2; exit 3; }
     "$@"
