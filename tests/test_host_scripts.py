@@ -760,6 +760,27 @@ def test_bridge_refuses_the_management_nic_and_a_missing_one(tmp_path, extra_add
     assert result.stdout.strip().endswith("1")  # management address untouched
 
 
+@needs_root_netns
+@pytest.mark.parametrize("bridge", ["eth1", "eth2"])  # the management NIC; the VM-network NIC itself
+def test_bridge_refuses_a_bridge_name_that_is_an_interface_and_writes_nothing(tmp_path, bridge):
+    result = in_private_netns(
+        f"""
+        if bash {SCRIPTS_DIR}/configure_bridge.sh {bridge} eth2 10.0.0.20 <<'EOF'
+{STANZA}EOF
+        then echo BAD; fi
+        echo "eth2-addrs=$(ip -o -4 addr show dev eth2 | wc -l) eth1-addrs=$(ip -o -4 addr show dev eth1 | wc -l)"
+        echo "files=$(ls -A "$NOVALAB_NETWORK_DIR")"
+        """,
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "BAD" not in result.stdout
+    assert f"{bridge} exists on" in result.stderr and "is not a bridge; network.bridge must name a bridge" in result.stderr
+    assert "eth2-addrs=1 eth1-addrs=1" in result.stdout  # nothing flushed
+    assert "files=interfaces\n" in result.stdout  # no interfaces.d stanza
+    assert (tmp_path / "interfaces").read_text() == "auto lo\niface lo inet loopback\n"  # no source line either
+
+
 # --- decommission_compute_host.sh ------------------------------------------------------------------
 
 

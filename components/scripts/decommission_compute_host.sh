@@ -16,7 +16,7 @@
 # bounded (NOVALAB_API_TIMEOUT, 60 s; the archive NOVALAB_ARCHIVE_TIMEOUT, 600 s): a call that gets no
 # answer fails the step, naming it, and the next run starts over.
 set -euo pipefail
-# shellcheck source=lib/controller.sh
+# shellcheck source=SCRIPTDIR/lib/controller.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/controller.sh"
 
 usage() { echo "usage: $0 drain|forget HOST < clouds.yaml" >&2; exit 2; }

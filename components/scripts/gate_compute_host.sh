@@ -14,7 +14,7 @@
 # stdin: a clouds.yaml with the nova service user's credentials (kept in a 0600 temp file, removed
 # on exit; never in argv or the environment).
 set -euo pipefail
-# shellcheck source=lib/controller.sh
+# shellcheck source=SCRIPTDIR/lib/controller.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/controller.sh"
 
 usage="usage: $0 HOST TIMEOUT_SECONDS [--agent-type TYPE]... [--address IP] [--after IDS] < clouds.yaml"

@@ -5,7 +5,7 @@
 # at the gate would come after the packages are installed. Reads only.
 # Usage: precheck_controller.sh HOST   (stdin: the gate's clouds.yaml; never in argv or env)
 set -euo pipefail
-# shellcheck source=lib/controller.sh
+# shellcheck source=SCRIPTDIR/lib/controller.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/controller.sh"
 
 [ "$#" -eq 1 ] || { echo "usage: $0 HOST < clouds.yaml" >&2; exit 2; }
