@@ -59,6 +59,7 @@ def run_baseline(hosts: int, servers: int):
     from pulumi_command import remote
     from support.mocks import PUBLIC_KEY, Recorder
 
+    from components.compute_host import SshAccess
     from components.network import backend_of
     from components.steps import CONTROLLER, PREVIOUS_BATCH, dependencies, host_steps
 
@@ -74,10 +75,9 @@ def run_baseline(hosts: int, servers: int):
         prev_gates: list = []  # dev config: rollout.batchSize 0, all hosts at once
         for h in range(hosts):
             name = f"compute-{h}"
-            conn = remote.ConnectionArgs(host=f"10.1.{h // 250}.{h % 250 + 1}", port=22, user="root", private_key=key,
-                                         dial_error_limit=20, per_dial_timeout=10)
-            ctl = remote.ConnectionArgs(host="10.0.0.6", port=22, user="root", private_key=key,
-                                        dial_error_limit=20, per_dial_timeout=10)
+            dials = dict(dial_error_limit=SshAccess.DIAL_ERROR_LIMIT, per_dial_timeout=SshAccess.PER_DIAL_TIMEOUT)
+            conn = remote.ConnectionArgs(host=f"10.1.{h // 250}.{h % 250 + 1}", port=22, user="root", private_key=key, **dials)
+            ctl = remote.ConnectionArgs(host="10.0.0.6", port=22, user="root", private_key=key, **dials)
             files = pulumi.Output.secret("files")
             made: dict = {}
             for step in table:

@@ -23,7 +23,7 @@ from typing import Any, Optional, Sequence
 import pulumi
 from pulumi_command import remote
 
-from .config import NetworkConfig, ServicesConfig
+from .config import NetworkConfig, RolloutConfig, ServicesConfig
 from .host_files import HostFiles, HostSpec, Passwords, host_packages, nova_service_auth, render_host_files
 from .network import NetworkBackend, backend_of
 from .overrides import Overrides
@@ -70,6 +70,11 @@ class SshAccess:
     port: int
     private_key: pulumi.Input[str]  # a secret Output
 
+    # How hard a step tries to reach its host: the provider retries a failed dial with backoff, and
+    # one dial (TCP connect and SSH handshake) may take this many seconds.
+    DIAL_ERROR_LIMIT = 20
+    PER_DIAL_TIMEOUT = 10
+
     @property
     def sudo(self) -> bool:
         return self.user != "root"
@@ -81,8 +86,8 @@ class SshAccess:
             user=self.user,
             private_key=self.private_key,
             host_key=host_key,
-            dial_error_limit=20,
-            per_dial_timeout=10,
+            dial_error_limit=self.DIAL_ERROR_LIMIT,
+            per_dial_timeout=self.PER_DIAL_TIMEOUT,
         )
 
 
@@ -107,7 +112,7 @@ class ComputeHostArgs:
     controller_host_key: Optional[pulumi.Input[str]] = None
     # {<file>: {<section>: {<key>: <value>}}} (overrides.py); a secret Output when set as a secret.
     config_overrides: pulumi.Input[Overrides] = field(default_factory=dict)
-    gate_timeout_seconds: int = 300
+    gate_timeout_seconds: int = RolloutConfig.model_fields["gate_timeout_seconds"].default
     after: Sequence[pulumi.Resource] = field(default_factory=list)
 
 

@@ -64,8 +64,8 @@ class ServiceAuth:
     auth_url: str
     username: str
     password: str
-    project_name: str = "service"
-    region: str = "RegionOne"
+    project_name: str
+    region: str
 
     def options(self) -> list[tuple[str, str]]:
         return [
@@ -98,8 +98,8 @@ class NovaComputeSettings:
     novncproxy_base_url: str
     keystone: ServiceAuth  # nova's own service user: [keystone_authtoken], [placement], [service_user]
     neutron: ServiceAuth  # who nova talks to neutron as
+    region: str
     neutron_url: Optional[str] = None
-    region: str = "RegionOne"
 
 
 def render_nova_conf(s: NovaComputeSettings, overrides: Optional[SectionOverrides] = None) -> str:
@@ -162,11 +162,16 @@ def render_nova_compute_conf(virt_type: str, overrides: Optional[SectionOverride
     )
 
 
-def render_clouds_yaml(auth: ServiceAuth, cloud: str = "novalab") -> str:
+# The cloud's name in the controller steps' clouds.yaml; lib/controller.sh's OS_CLOUD names it too
+# (tests/test_host_scripts.py checks that they agree).
+CLOUD = "novalab"
+
+
+def render_clouds_yaml(auth: ServiceAuth) -> str:
     """clouds.yaml for the controller-side check; JSON is valid YAML and needs no quoting rules."""
     doc = {
         "clouds": {
-            cloud: {
+            CLOUD: {
                 "auth": {
                     "auth_url": auth.auth_url,
                     "username": auth.username,

@@ -84,6 +84,15 @@ def test_a_script_as_sent_carries_its_helpers(bindir, tmp_path):
     assert "controller checks passed for compute-1" in result.stdout
 
 
+def test_the_controller_scripts_name_the_cloud_the_clouds_yaml_holds():
+    import json
+
+    from components.render import ServiceAuth, render_clouds_yaml
+
+    (cloud,) = json.loads(render_clouds_yaml(ServiceAuth("http://k:5000", "nova", "pw", "service", "RegionOne")))["clouds"]
+    assert f"OS_CLOUD={cloud}\n" in (SCRIPTS_DIR / "lib" / "controller.sh").read_text()
+
+
 def test_a_helper_sourced_any_other_way_is_refused(monkeypatch, tmp_path):
     import components.scripts as scripts
 
