@@ -20,6 +20,7 @@ from support.mocks import (
     config_problems,
     deploy,
     dev_config,
+    is_known,
     is_secret,
     plain_text,
     resolved,
@@ -253,6 +254,18 @@ def test_host_facts_are_exported_for_the_policy_pack(one):
     assert (resolved(host.ram_mb), resolved(host.vcpus), resolved(host.disk_gb)) == (16000, 8, 100)
     assert parse_facts("noise\n" + FACTS + "\n") == {"ram_mb": 16000, "vcpus": 8, "disk_gb": 100}
     assert parse_facts("") == {}
+
+
+def test_a_preview_knows_no_step_output_and_no_host_fact():
+    # As the engine answers: the commands have not run, so their stdout, the facts parsed from it and
+    # the gate's command line (it names the restarts' ids) are unknown; the policy pack skips them.
+    d = deploy(dev_config(), preview=True)
+    host = d.result["hosts"][0]
+    assert not is_known(host.packages.stdout) and not is_known(host.gate.stdout)
+    assert not any(is_known(v) for v in (host.ram_mb, host.vcpus, host.disk_gb))
+    assert is_known(host.config.stdin)  # what a step is given is known: the rendered files
+    up = deploy(dev_config()).result["hosts"][0]  # positive control: an update knows them
+    assert is_known(up.ram_mb) and resolved(up.ram_mb) == 16000
 
 
 def test_private_key_from_a_file(tmp_path):
