@@ -29,7 +29,9 @@ from .network import NetworkBackend, backend_of
 from .overrides import Overrides
 from .render import content_hash, file_bundle, render_clouds_yaml
 from .scripts import script_command
-from .steps import CONTROLLER, DEPENDENCY_IDS, NOVA_COMPUTE, PREVIOUS_BATCH, Computed, Ref, Run, Step, dependencies, host_steps
+from .steps import (
+    CONTROLLER, DEPENDENCY_IDS, NOVA_COMPUTE, PREVIOUS_BATCH, Computed, Ref, Run, Step, dependencies, host_steps,
+)
 
 _DEFAULT_TABLE = host_steps(backend_of(None))
 # The steps of one host with the default (Linux bridge) backend, in order; each is a remote.Command
@@ -134,6 +136,7 @@ class StepContext:
         self.gate_timeout = args.gate_timeout_seconds
         self.packages = tuple(host_packages(args.virt_type, backend))
         self.stopped_services = (NOVA_COMPUTE, *(a.service for a in backend.agents))
+        self.network_removal = backend.removal
         self.gate_agent_args = tuple(arg for t in backend.gate_agent_types for arg in ("--agent-type", t))
 
     @cached_property
@@ -181,8 +184,9 @@ class StepContext:
             value = arg
         return list(value) if isinstance(value, (list, tuple)) else [value]
 
-    def command(self, runs: Sequence[Run], deps: Sequence[pulumi.Resource]) -> Optional[pulumi.Input[str]]:
+    def command(self, runs: Sequence[Run | Ref], deps: Sequence[pulumi.Resource]) -> Optional[pulumi.Input[str]]:
         """The command line of a row's runs, chained with &&: plain text unless an argument is an Output."""
+        runs = [r for item in runs for r in ((item,) if isinstance(item, Run) else getattr(self, item.name))]
         if not runs:
             return None
         parts = [(run.script, [v for arg in run.args for v in self.value(arg, deps)]) for run in runs]

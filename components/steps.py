@@ -14,7 +14,7 @@ its agents' restarts and its removal; `host_steps(backend)` puts them in their p
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ class Step:
     where: str  # HOST or CONTROLLER
     create: tuple[Run, ...]
     stdin: Optional[Arg] = None
-    delete: tuple[Run, ...] = ()
+    delete: tuple[Run | Ref, ...] = ()  # a Ref names Runs of the StepContext (the backend's)
     # Row names (or PREVIOUS_BATCH / RESTARTS); empty: the row before it in the table.
     depends_on: tuple[str, ...] = ()
     # A service: this row restarts it, triggered by a hash of the files that service reads.
@@ -102,69 +102,76 @@ def restart_step(name: str, service: str) -> Step:
 
 NOVA_COMPUTE = "nova-compute"
 
-# 0. Checked before the host is touched (the nova service user can do what the gate needs); when the
-#    host leaves the stack this is deleted last, after the host stopped its services, and forgets the
-#    host in nova (decommission, forget).
-CONTROLLER_CHECK = Step(
-    "controller",
-    CONTROLLER,
-    create=(Run("precheck_controller.sh", V.host_name),),
-    stdin=V.clouds_yaml,
-    delete=(Run("decommission_compute_host.sh", "forget", V.host_name),),
-    depends_on=(PREVIOUS_BATCH,),
-)
+# Where the network backend's rows go: its "Network configuration" rows, and one restart per agent.
+NETWORK_STEPS = Step("<network steps>", HOST, create=())
+AGENT_RESTARTS = Step("<agent restarts>", HOST, create=())
 
-# 1. "Software installation", after the prechecks (nothing is touched when one fails).
-PACKAGES = Step(
-    "packages",
-    HOST,
-    create=(
-        Run("precheck_host.sh", V.host_name, V.virt_type, V.bridge_interface, V.address, V.rabbit_host, V.rabbit_port),
-        Run("install_packages.sh", V.packages),
+# The rows, in order: the order the steps run in (restarts in parallel) and the reverse of the order
+# their deletes run in when the host leaves the stack.
+TABLE = (
+    # Checked before the host is touched (the nova service user can do what the gate needs). Deleted
+    # last, after the host stopped its services: forgets the host in nova (decommission, forget).
+    Step(
+        "controller",
+        CONTROLLER,
+        create=(Run("precheck_controller.sh", V.host_name),),
+        stdin=V.clouds_yaml,
+        delete=(Run("decommission_compute_host.sh", "forget", V.host_name),),
+        depends_on=(PREVIOUS_BATCH,),
     ),
-    logging=STDOUT_AND_STDERR,
-)
-
-# 2. The network backend's rows ("Network configuration"), then:
-# 3. "nova configuration" + "nova-compute configuration" + the network agents' files. When the host
-#    leaves the stack, this step's delete stops its services (after the gate's delete took it out of
-#    nova); the files and packages stay.
-CONFIG = Step(
-    "config",
-    HOST,
-    create=(Run("write_files.sh"),),
-    stdin=V.file_bundle,
-    delete=(Run("restart_service.sh", "--stop", V.stopped_services),),
-    logging=STDOUT,  # paths only; stderr could echo input
-)
-
-# 4. Restarts: nova-compute's here, the agents' from the backend.
-RESTART_NOVA = restart_step("restart-nova-compute", NOVA_COMPUTE)
-
-# 5. "Final check", on the controller. A restart changes its command line (--after), which re-runs it
-#    as an update: the gate is never replaced. Its delete runs only when the host leaves the stack: it
-#    drains the host in nova first (refusing while servers run there).
-GATE = Step(
-    "gate",
-    CONTROLLER,
-    create=(
-        Run("gate_compute_host.sh", V.host_name, V.gate_timeout, V.gate_agent_args, "--address", V.address,
-            "--after", DEPENDENCY_IDS),
+    # "Software installation", after the prechecks (nothing is touched when one fails).
+    Step(
+        "packages",
+        HOST,
+        create=(
+            Run("precheck_host.sh", V.host_name, V.virt_type, V.bridge_interface, V.address, V.rabbit_host,
+                V.rabbit_port),
+            Run("install_packages.sh", V.packages),
+        ),
+        logging=STDOUT_AND_STDERR,
     ),
-    stdin=V.clouds_yaml,
-    delete=(Run("decommission_compute_host.sh", "drain", V.host_name),),
-    depends_on=(RESTARTS,),
+    NETWORK_STEPS,
+    # "nova configuration" + "nova-compute configuration" + the network agents' files. Deleted after
+    # the gate took the host out of nova: stops its services (and whatever the backend stops beyond
+    # them); the files and packages stay.
+    Step(
+        "config",
+        HOST,
+        create=(Run("write_files.sh"),),
+        stdin=V.file_bundle,
+        delete=(Run("restart_service.sh", "--stop", V.stopped_services), V.network_removal),
+        logging=STDOUT,  # paths only; stderr could echo input
+    ),
+    restart_step("restart-nova-compute", NOVA_COMPUTE),
+    AGENT_RESTARTS,
+    # "Final check", on the controller. A restart changes its command line (--after), which re-runs it
+    # as an update: the gate is never replaced. Deleted first when the host leaves the stack: drains
+    # it in nova (refusing while servers run there).
+    Step(
+        "gate",
+        CONTROLLER,
+        create=(
+            Run("gate_compute_host.sh", V.host_name, V.gate_timeout, V.gate_agent_args, "--address", V.address,
+                "--after", DEPENDENCY_IDS),
+        ),
+        stdin=V.clouds_yaml,
+        delete=(Run("decommission_compute_host.sh", "drain", V.host_name),),
+        depends_on=(RESTARTS,),
+    ),
 )
 
 
 def host_steps(backend: "NetworkBackend") -> tuple[Step, ...]:
-    """The table for one network backend, in order: the order the steps run in (restarts in
-    parallel), and the reverse of the order their deletes run in."""
-    config = CONFIG
-    if backend.removal:  # what the backend stops beyond its services (e.g. a graceful ovn-controller exit)
-        config = replace(CONFIG, delete=CONFIG.delete + backend.removal)
-    agents = tuple(restart_step(a.restart_step, a.service) for a in backend.agents)
-    return (CONTROLLER_CHECK, PACKAGES, *backend.steps, config, RESTART_NOVA, *agents, GATE)
+    """The table for one network backend: its rows in their places."""
+    rows: list[Step] = []
+    for row in TABLE:
+        if row is NETWORK_STEPS:
+            rows.extend(backend.steps)
+        elif row is AGENT_RESTARTS:
+            rows.extend(restart_step(a.restart_step, a.service) for a in backend.agents)
+        else:
+            rows.append(row)
+    return tuple(rows)
 
 
 def dependencies(table: tuple[Step, ...]) -> dict[str, tuple[str, ...]]:

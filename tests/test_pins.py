@@ -39,4 +39,5 @@ def test_the_readme_says_which_plugins_to_install():
 
 
 def test_a_wrong_version_is_caught():
-    assert mentions("the `command` (9.9.9) and `openstack` (5.5.3) resource plugins") == [("command", "9.9.9"), ("openstack", "5.5.3")]
+    text = "the `command` (9.9.9) and `openstack` (5.5.3) resource plugins"
+    assert mentions(text) == [("command", "9.9.9"), ("openstack", "5.5.3")]

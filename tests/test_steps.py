@@ -13,21 +13,22 @@ from components import network
 from components.network import Agent, FileInputs, NetworkBackend, backend_of
 from components.network.linuxbridge import BACKEND as LINUXBRIDGE
 from components.render import ManagedFile
-from components.steps import CONTROLLER, HOST, PREVIOUS_BATCH, Run, Step, V, dependencies, host_steps
+from components.steps import (
+    CONTROLLER, HOST, NETWORK_STEPS, PREVIOUS_BATCH, TABLE, Run, Step, V, dependencies, host_steps,
+)
 from support.mocks import SECRETS, Recorder, RecordingMonitor, dev_config, reveal, to_raw, unwrap
 
 
 def test_rows_follow_the_row_above_unless_they_say_otherwise():
-    follows = dependencies(host_steps(LINUXBRIDGE))
-    assert follows == {
-        "controller": (PREVIOUS_BATCH,),
-        "packages": ("controller",),
-        "bridge": ("packages",),
-        "config": ("bridge",),
-        "restart-nova-compute": ("config",),
-        "restart-l2-agent": ("config",),
-        "gate": ("restart-nova-compute", "restart-l2-agent"),
-    }
+    table = host_steps(LINUXBRIDGE)
+    follows = dependencies(table)
+    restarts = tuple(s.name for s in table if s.restart)
+    assert restarts == ("restart-nova-compute", "restart-l2-agent")
+    assert follows["controller"] == (PREVIOUS_BATCH,)  # the rollout's previous batch
+    assert follows["gate"] == restarts
+    for above, row in zip(table, table[1:]):
+        if row.name != "gate":
+            assert follows[row.name] == (("config",) if row.restart else (above.name,)), row.name
 
 
 def test_a_row_following_no_row_of_the_table_is_refused():
@@ -53,7 +54,8 @@ METADATA_INI = "/etc/neutron/neutron_ovn_metadata_agent.ini"
 
 def ovn_files(i: FileInputs) -> dict:
     facts = " ".join(f"{k}={v}" for k, v in sorted(i.facts.items()))  # what the facts_from step printed
-    ini = f"# {facts}\n[ovs]\ndatapath_type = {i.facts.get('datapath_type', 'system')}\n[DEFAULT]\nhost = {i.host_name}\n"
+    datapath = i.facts.get("datapath_type", "system")
+    ini = f"# {facts}\n[ovs]\ndatapath_type = {datapath}\n[DEFAULT]\nhost = {i.host_name}\n"
     return {"neutron-ovn-metadata-agent": (ManagedFile(METADATA_INI, ini, "root", "neutron", "0640"),)}
 
 
@@ -82,15 +84,14 @@ def ovn_like(monkeypatch):
 
 
 def test_a_backend_brings_its_rows_agents_and_removal_into_the_table(ovn_like):
+    names = [s.name for s in host_steps(ovn_like)]
     table = host_steps(ovn_like)
-    assert [s.name for s in table] == [
-        "controller", "packages", "bridge", "ovn-chassis", "config", "restart-nova-compute", "restart-metadata-agent", "gate",
-    ]
+    # the backend's rows right before the config step, its agents' restarts after nova-compute's
+    assert names[names.index("config") - 2:names.index("config")] == ["bridge", "ovn-chassis"]
+    assert names[-3:] == ["restart-nova-compute", "restart-metadata-agent", "gate"]
     assert [s.name for s in table if s.where == CONTROLLER] == ["controller", "gate"]
     assert dependencies(table)["config"] == ("ovn-chassis",)
     assert dependencies(table)["gate"] == ("restart-nova-compute", "restart-metadata-agent")
-    config = next(s for s in table if s.name == "config")
-    assert [r.script for r in config.delete] == ["restart_service.sh", "restart_service.sh"]
 
 
 def build_host(network_config) -> Recorder:
@@ -111,7 +112,8 @@ def build_host(network_config) -> Recorder:
             host_name="compute-1", address="10.0.0.20", bridge_interface="eth2", virt_type="qemu",
             controller_address="10.0.0.6", services=cfg.services, network=network_config,
             ssh=SshAccess("root", 22, pulumi.Output.secret("key")),
-            rabbit_password=pulumi.Output.secret(SECRETS["novalab:rabbitPassword"]), nova_password=pulumi.Output.secret("n")))
+            rabbit_password=pulumi.Output.secret(SECRETS["novalab:rabbitPassword"]),
+            nova_password=pulumi.Output.secret("n")))
         return host.gate.id
 
     program()
@@ -158,6 +160,7 @@ def test_files_read_the_facts_the_named_step_printed():
 
 
 def test_a_backend_without_its_rows_keeps_the_table_whole():
-    # The config row follows the backend's last row; a backend with none follows the packages.
+    # The config row follows the backend's last row; with none, the row above the backend's place.
     bare = replace(LINUXBRIDGE, steps=())
-    assert dependencies(host_steps(bare))["config"] == ("packages",)
+    above = TABLE[TABLE.index(NETWORK_STEPS) - 1].name
+    assert dependencies(host_steps(bare))["config"] == (above,)

@@ -16,5 +16,6 @@ INSPECT_ENV = ROOT / "engine" / "language-host" / "novalab_langhost" / "inspect_
 def plugin_versions() -> dict[str, str]:
     """{plugin: version} of the resource plugins the program needs: those of the provider SDKs the venv
     installed from requirements.txt, read from their pulumi-plugin.json as engine/engine.sh reads them."""
-    out = subprocess.run([str(VENV / "bin" / "python"), "-I", str(INSPECT_ENV)], capture_output=True, text=True, check=True)
+    python = VENV / "bin" / "python"
+    out = subprocess.run([str(python), "-I", str(INSPECT_ENV)], capture_output=True, text=True, check=True)
     return {p["name"]: p["version"] for p in json.loads(out.stdout)["plugins"]}
