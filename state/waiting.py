@@ -25,7 +25,7 @@ from .backend import BackendError, read_locks
 from .cluster import Cluster, Fail, log
 from .locks import (GONE, LOCKED_MESSAGE, Lock, LockError, NamedLock, lock_id, parse_lock, parse_lock_message,
                     state_of)
-from .urls import URLError, parse_postgres_url, scheme
+from .urls import URLError, file_backend_dir, parse_postgres_url, scheme
 
 WAIT, RECHECK, STALE, GIVE_UP = "wait", "recheck", "stale", "give up"
 
@@ -89,7 +89,7 @@ def current_records(named: Sequence[NamedLock]) -> list[tuple[NamedLock, Optiona
         kind = scheme(lock.location)
         try:
             if kind == "file":
-                path = Path(unquote(urlsplit(lock.location).path))
+                path = file_backend_dir(lock.location, Path.home())  # file://~/... included
                 try:
                     found.append((lock, parse_lock(lock.said.key, path.read_bytes())))
                 except FileNotFoundError:

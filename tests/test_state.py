@@ -256,6 +256,13 @@ def test_a_file_locations_record_is_read_and_its_absence_means_released(tmp_path
     assert found["s3"] == said  # nothing to read: the message's word
 
 
+def test_a_lock_under_a_home_relative_file_backend_is_read_there(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    write_lock(tmp_path / "stacks", A, 4242)
+    lock = NamedLock(f"file://~/stacks/{A}", Lock(A, "root", HERE, 1, WRITTEN))
+    assert waiting.current_records([lock])[0][1].pid == 4242
+
+
 def test_a_postgres_lock_in_no_database_we_know_is_taken_from_the_message(monkeypatch):
     monkeypatch.setenv("PULUMI_BACKEND_URL", "postgres://u@db.example.org:5432/other")
     monkeypatch.setenv("NOVALAB_STATE_DIR", "/nonexistent/novalab-state")
