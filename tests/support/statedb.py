@@ -104,7 +104,11 @@ def make_state_db(port: Optional[int] = None) -> StateDB:
     directory = Path(tempfile.mkdtemp(prefix="novalab-state-test-", dir="/var/tmp"))
     directory.chmod(0o755)
     db = StateDB(directory / "state")
-    db.state("up", env={"NOVALAB_STATE_PORT": str(port or free_port())})
+    try:
+        db.state("up", env={"NOVALAB_STATE_PORT": str(port or free_port())})
+    except BaseException:
+        remove_state_db(db)
+        raise
     return db
 
 
@@ -130,21 +134,27 @@ def make_legacy_state_db(port: int) -> StateDB:
         subprocess.run(["runuser", "-u", "postgres", "--", *argv], input=sql, text=True, cwd="/", check=True,
                        stdout=subprocess.DEVNULL)
 
-    as_postgres(f"{pg}/initdb", "-D", str(pgdata), "-U", "postgres", "-E", "UTF8", "--locale=C.UTF-8",
-                "--auth-local=peer", "--auth-host=reject", "--no-instructions")
-    files = {
-        "novalab.conf": (f"listen_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{run}'\n"
-                         "unix_socket_permissions = 0700\npassword_encryption = 'scram-sha-256'\n"),
-        "pg_hba.conf": "local all postgres peer\nhost novalab_state novalab 127.0.0.1/32 scram-sha-256\n",
-    }
-    for name, text in files.items():
-        (pgdata / name).write_text(text)
-        shutil.chown(pgdata / name, "postgres")
-    with open(pgdata / "postgresql.conf", "a") as conf:
-        conf.write("include_if_exists = 'novalab.conf'\n")
-    as_postgres(f"{pg}/pg_ctl", "-D", str(pgdata), "-l", str(log / "server.log"), "-w", "start")
-    as_postgres(f"{pg}/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", str(run), "-p", str(port), "-d", "postgres",
-                sql=f"CREATE ROLE novalab LOGIN PASSWORD '{password}';\nCREATE DATABASE novalab_state OWNER novalab;\n")
+    try:
+        as_postgres(f"{pg}/initdb", "-D", str(pgdata), "-U", "postgres", "-E", "UTF8", "--locale=C.UTF-8",
+                    "--auth-local=peer", "--auth-host=reject", "--no-instructions")
+        files = {
+            "novalab.conf": (f"listen_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{run}'\n"
+                             "unix_socket_permissions = 0700\npassword_encryption = 'scram-sha-256'\n"),
+            "pg_hba.conf": "local all postgres peer\nhost novalab_state novalab 127.0.0.1/32 scram-sha-256\n",
+        }
+        for name, text in files.items():
+            (pgdata / name).write_text(text)
+            shutil.chown(pgdata / name, "postgres")
+        with open(pgdata / "postgresql.conf", "a") as conf:
+            conf.write("include_if_exists = 'novalab.conf'\n")
+        as_postgres(f"{pg}/pg_ctl", "-D", str(pgdata), "-l", str(log / "server.log"), "-w", "start")
+        as_postgres(f"{pg}/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", str(run), "-p", str(port), "-d", "postgres",
+                    sql=f"CREATE ROLE novalab LOGIN PASSWORD '{password}';\nCREATE DATABASE novalab_state OWNER novalab;\n")
+    except BaseException:  # nothing left behind: no server, no directory
+        subprocess.run(["runuser", "-u", "postgres", "--", f"{pg}/pg_ctl", "-D", str(pgdata), "-m", "immediate",
+                        "stop"], cwd="/", capture_output=True)
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
     return db
 
 
