@@ -139,9 +139,7 @@ def render_host_files(
             host_name=host.name,
             address=host.address,
             transport_url=transport,
-            physnet=network.physnet,
-            bridge=network.bridge,
-            tunnel_overlay=network.tunnel_overlay,
+            network=network,
             overrides_for=lambda path: for_file(overrides, path),
             facts=dict(facts or {}),
         )

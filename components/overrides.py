@@ -16,6 +16,7 @@ import re
 from pathlib import PurePosixPath
 from typing import Any, Mapping
 
+from .config.fields import control_characters
 from .network import CONFIG_FILES as NETWORK_FILES
 from .render import NOVA_COMPUTE_CONF, NOVA_CONF
 
@@ -80,13 +81,14 @@ def refusal(file: str, section: str, key: str) -> str | None:
 
 
 def _scalar_text(value: Any) -> str | None:
-    """An override value as written to the file, or None when it is not one line of text, a number
-    or true/false (oslo list options are one comma-separated string)."""
+    """An override value as written to the file, or None when it is not one line of printable text
+    (no control character: no line break, tab or NUL), a number or true/false (oslo list options
+    are one comma-separated string)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return str(value)
-    if isinstance(value, str) and not any(c in value for c in "\n\r\0"):
+    if isinstance(value, str) and not control_characters(value):
         return value
     return None
 

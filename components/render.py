@@ -11,11 +11,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import re
-import struct
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Optional
 from urllib.parse import quote, urlsplit
+
+from .ssh_keys import openssh_public_key
 
 Section = tuple[str, list[tuple[str, str]]]
 # Operator overrides of one file: section -> key -> value (see overrides.py).
@@ -26,9 +26,24 @@ NOVA_CONF = "/etc/nova/nova.conf"
 NOVA_COMPUTE_CONF = "/etc/nova/nova-compute.conf"
 
 
+# Line breaks as Python's str.splitlines sees them: oslo.config reads its files in universal-newline
+# mode (\r too), and a value must never start a line of its own (a second option, a section).
+LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
+
+
 def oslo_value(value: str) -> str:
-    """oslo.config expands `$name`, so a literal `$` (in a password, say) must be written `$$`."""
-    return value.replace("$", "$$")
+    """VALUE written so that oslo.config reads exactly VALUE back.
+
+    oslo.config's parser (oslo_config/iniparser.py) strips the whitespace around a value, then one
+    pair of matching quotes, and expands `$name`: so a literal `$` is written `$$`, and a value with
+    whitespace at either end or a quote at both ends goes inside one more pair of quotes. A line
+    break is refused: it would start a line of its own (another option, another section)."""
+    if any(c in LINE_BREAKS for c in value):
+        raise ValueError("a value for an oslo.config file holds a line break")
+    text = value.replace("$", "$$")
+    if text != text.strip() or (len(text) > 0 and text[0] == text[-1] and text[0] in "\"'"):
+        return f'"{text}"'
+    return text
 
 
 def with_overrides(sections: Iterable[Section], overrides: Optional[SectionOverrides]) -> list[Section]:
@@ -45,10 +60,17 @@ def with_overrides(sections: Iterable[Section], overrides: Optional[SectionOverr
 
 
 def render_ini(sections: Iterable[Section], overrides: Optional[SectionOverrides] = None) -> str:
+    """An oslo.config file. Every value is checked again here, whatever checked it before: no value
+    can add a line (an option, a section) to the file."""
     out: list[str] = []
     for name, options in with_overrides(sections, overrides):
         if out:
             out.append("")
+        if not name or any(c in LINE_BREAKS or c == "]" for c in name):
+            raise ValueError(f"{name!r} is not an oslo.config section name")
+        for key, _ in options:
+            if not key or key[0] in "[#;" or any(c in LINE_BREAKS or c in "=:" or c.isspace() for c in key):
+                raise ValueError(f"{key!r} is not an oslo.config option name")
         out.append(f"[{name}]")
         out.extend(f"{key} = {oslo_value(str(value))}" for key, value in options)
     return "\n".join(out) + "\n"
@@ -227,46 +249,6 @@ def service_auth_url(keystone_url: str) -> str:
 # --- nova's SSH between compute hosts (resize and cold migration copy disks over it) ---------------
 
 NOVA_SSH_DIR = "/var/lib/nova/.ssh"  # nova's home is /var/lib/nova on Debian, Ubuntu and RHEL alike
-_OPENSSH_ARMOR = re.compile(r"-----BEGIN OPENSSH PRIVATE KEY-----(.*?)-----END OPENSSH PRIVATE KEY-----", re.S)
-
-
-def openssh_public_key(private_key: str) -> str:
-    """The public half ("ssh-ed25519 AAAA...") of an unencrypted OpenSSH private key: the
-    openssh-key-v1 format carries it in clear, so no crypto library is needed. ValueError when the
-    text is not such a key, or is passphrase-protected (nova uses it unattended)."""
-    match = _OPENSSH_ARMOR.search(private_key)
-    if not match:
-        raise ValueError("not an OpenSSH private key (-----BEGIN OPENSSH PRIVATE KEY-----)")
-    try:
-        data = base64.b64decode("".join(match.group(1).split()), validate=True)
-    except ValueError:
-        raise ValueError("the OpenSSH private key is not valid base64") from None
-    magic = b"openssh-key-v1\0"
-    if not data.startswith(magic):
-        raise ValueError("not an openssh-key-v1 private key")
-    pos = len(magic)
-
-    def string() -> bytes:
-        nonlocal pos
-        if pos + 4 > len(data):
-            raise ValueError("the OpenSSH private key is truncated")
-        size = struct.unpack(">I", data[pos : pos + 4])[0]
-        value = data[pos + 4 : pos + 4 + size]
-        if len(value) != size:
-            raise ValueError("the OpenSSH private key is truncated")
-        pos += 4 + size
-        return value
-
-    cipher = string()
-    string(), string()  # the KDF's name and options: none without a passphrase
-    if cipher != b"none":
-        raise ValueError("the OpenSSH private key has a passphrase; nova needs one without (ssh-keygen -N '')")
-    pos += 4  # number of keys
-    blob = string()
-    key_type = blob[4 : 4 + struct.unpack(">I", blob[:4])[0]].decode("ascii", "replace")
-    return f"{key_type} {base64.b64encode(blob).decode()}"
-
-
 def render_nova_ssh_config() -> str:
     """nova's ~/.ssh/config: its migration key; a peer's host key is learned on first use."""
     return (

@@ -7,6 +7,7 @@ import configparser
 import json
 import re
 
+import pulumi
 import pytest
 
 from components.compute_host import CONTROLLER_STEPS, STEPS, plan_batches, parse_facts
@@ -14,6 +15,7 @@ from components.network import backend_of
 from components.steps import host_steps
 from support.mocks import (
     FACTS,
+    HOST_KEY,
     SECRETS,
     STACK_REFERENCE,
     Recorder,
@@ -240,12 +242,12 @@ def test_plan_batches():
 
 
 def test_non_root_user_uses_sudo_and_host_key_is_pinned():
-    cfg = dev_config(ssh={"user": "debian", "port": 2222}, computeHosts=[dict(hosts(1)[0], hostKey="ssh-ed25519 AAAAhostkey")])
+    cfg = dev_config(ssh={"user": "debian", "port": 2222}, computeHosts=[dict(hosts(1)[0], hostKey=HOST_KEY)])
     d = deploy(cfg)
     inputs = d.mocks.named("compute-1-packages").inputs
     assert inputs["create"].startswith("sudo -n bash -c ")
     conn = conn_of(d, "compute-1-packages")
-    assert conn["hostKey"] == "ssh-ed25519 AAAAhostkey" and conn["port"] == 2222 and conn["user"] == "debian"
+    assert conn["hostKey"] == HOST_KEY and conn["port"] == 2222 and conn["user"] == "debian"
     assert "hostKey" not in conn_of(d, "compute-1-gate")
 
 
@@ -278,7 +280,7 @@ def test_private_key_from_a_file(tmp_path):
 
 def test_unreadable_private_key_file_is_a_config_error(tmp_path):
     cfg = dev_config(sshPrivateKey=None, ssh={"user": "root", "privateKeyPath": str(tmp_path / "missing")})
-    with pytest.raises(Exception) as exc:
+    with pytest.raises(pulumi.RunError) as exc:
         deploy(cfg)
     assert "ssh.privateKeyPath: cannot read" in str(exc.value)
 
@@ -301,7 +303,7 @@ def vm_hosts() -> list[dict]:
 
 
 def vm_stack(secret=()) -> Recorder:
-    outputs = {"compute1Ip": "10.0.5.11", "compute1HostKey": "ssh-ed25519 AAAAvm1", "compute2Ip": "10.0.5.12"}
+    outputs = {"compute1Ip": "10.0.5.11", "compute1HostKey": HOST_KEY, "compute2Ip": "10.0.5.12"}
     return Recorder(stack_outputs={VM_STACK: outputs}, secret_stack_outputs=secret)
 
 
@@ -318,7 +320,7 @@ def test_hosts_that_are_vms_of_another_stack_take_address_and_key_from_its_outpu
     (ref,) = d.mocks.of_type(STACK_REFERENCE)  # one reference per stack, however many hosts use it
     assert ref.inputs["name"] == VM_STACK
     conn = conn_of(d, "compute-1-packages")
-    assert (conn["host"], conn["hostKey"]) == ("10.0.5.11", "ssh-ed25519 AAAAvm1")
+    assert (conn["host"], conn["hostKey"]) == ("10.0.5.11", HOST_KEY)
     assert conn_of(d, "compute-2-packages")["host"] == "10.0.5.12" and "hostKey" not in conn_of(d, "compute-2-packages")
     assert d.mocks.named("compute-2-bridge").inputs["create"].endswith("configure_bridge.sh br100 eth2 10.0.5.12")
     nova = config_files(d, "compute-2")["/etc/nova/nova.conf"]
@@ -340,7 +342,7 @@ def test_a_secret_address_of_the_other_stack_stays_secret():
 def test_an_output_that_is_not_an_address_fails_naming_the_host_and_output():
     mocks = vm_stack(secret=["compute2Ip"])
     mocks.stack_outputs[VM_STACK]["compute2Ip"] = "s3cret-not-an-ip"
-    with pytest.raises(Exception) as exc:
+    with pytest.raises(ValueError) as exc:  # raised in the Output's apply, at run time
         deploy(dev_config(computeHosts=vm_hosts()), mocks=mocks)
     assert "computeHosts[1].addressFrom: output 'compute2Ip' of stack 'acme/vms/dev' is not an IP address" in str(exc.value)
     assert "s3cret" not in str(exc.value)
@@ -351,7 +353,7 @@ def test_address_sources_are_checked_in_config():
         {"name": "compute-1", "bridgeInterface": "eth2", "virtType": "qemu"},
         {"name": "compute-2", "address": "10.0.0.21", "addressFrom": from_stack("x"), "bridgeInterface": "eth2", "virtType": "qemu"},
         {"name": "compute-3", "addressFrom": {"stack": "a/b/c/d", "output": ""}, "bridgeInterface": "eth2", "virtType": "qemu"},
-        {"name": "compute-4", "address": "10.0.0.23", "hostKey": "ssh-ed25519 AAAA", "hostKeyFrom": from_stack("k"),
+        {"name": "compute-4", "address": "10.0.0.23", "hostKey": HOST_KEY, "hostKeyFrom": from_stack("k"),
          "bridgeInterface": "eth2", "virtType": "qemu"},
     ]))
     assert problems[:2] == ["computeHosts[0]: give address or addressFrom (a {stack, output} another stack exports), exactly one",

@@ -12,7 +12,7 @@ components/scripts/, and one entry in BACKENDS.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 from ..render import ManagedFile, SectionOverrides
 from ..steps import Run, Step
@@ -33,9 +33,7 @@ class FileInputs:
     host_name: str  # the agents' `host`: the gate and the removal find them by it
     address: str  # management address: tunnel endpoint
     transport_url: str  # the message bus, with its password
-    physnet: str
-    bridge: str
-    tunnel_overlay: str
+    network: Any  # the stack's NetworkConfig (physnet, bridge, tunnel_overlay, datapath_type, ...)
     overrides_for: Callable[[str], SectionOverrides]  # the operator's overrides of the file at a path
     facts: Mapping[str, str]  # `novalab-facts` of the row named by NetworkBackend.facts_from
 
@@ -73,4 +71,6 @@ def backend_of(network) -> NetworkBackend:
     try:
         return BACKENDS[name]
     except KeyError:
-        raise ValueError(f"network.backend: unknown backend {name!r}; one of {', '.join(BACKENDS)}") from None
+        raise ValueError(
+            f"network.backend: {name} is not implemented in this novalab; one of {', '.join(BACKENDS)}"
+        ) from None

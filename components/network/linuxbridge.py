@@ -64,8 +64,9 @@ def render_bridge_stanza(bridge: str, interface: str) -> str:
 
 def render_files(i: FileInputs) -> dict[str, tuple[ManagedFile, ...]]:
     neutron_conf = render_neutron_conf(i.host_name, i.transport_url, i.overrides_for(NEUTRON_CONF))
+    net = i.network
     agent_ini = render_linuxbridge_agent_ini(
-        i.physnet, i.bridge, i.address, i.tunnel_overlay, i.overrides_for(LINUXBRIDGE_AGENT_INI)
+        net.physnet, net.bridge, i.address, net.tunnel_overlay, i.overrides_for(LINUXBRIDGE_AGENT_INI)
     )
     return {
         AGENT: (

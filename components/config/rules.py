@@ -1,0 +1,124 @@
+"""Rules across keys, run on the parsed StackConfig (or on what a config with bad fields still
+holds, partial.salvage): names that must be unique or must agree, what servers need. Each problem
+is (config location, error); a value in it is a BadValue, so report.py can hide a secret one."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable
+
+from ..overrides import override_problems
+from .fields import BadValue
+from .partial import known
+from .report import Line, Loc
+
+Problems = list[tuple[Loc, Exception]]
+
+
+def _listed(items: Any) -> list[tuple[int, Any]]:
+    return [(i, item) for i, item in enumerate(items or []) if item is not None]
+
+
+def _duplicates(key: str, items: Iterable[tuple[int, Any]], field: str, what: str,
+                fold: Callable[[Any], Any] = str, note: str = "") -> Problems:
+    """One problem per value (as FOLD compares them) that more than one entry holds."""
+    seen: dict[Any, list[int]] = {}
+    first: dict[Any, Any] = {}
+    for index, item in items:
+        value = known(item, field)
+        if value is not None:
+            seen.setdefault(fold(value), []).append(index)
+            first.setdefault(fold(value), value)
+    return [
+        ((key,), BadValue(f"{what} {{value}} is used by entries {entries}{note}; each must be unique", first[k]))
+        for k, entries in seen.items() if len(entries) > 1
+    ]
+
+
+def uniqueness(cfg: Any) -> Problems:
+    hosts = _listed(known(cfg, "compute_hosts"))
+    servers = _listed(known(cfg, "servers"))
+    flavors = _listed(known(cfg, "flavors"))
+    volumes = [(i, v) for _, s in servers for i, v in _listed(known(s, "volumes"))]
+    return (
+        # nova's database compares host names ignoring case (MySQL's default collation).
+        _duplicates("computeHosts", hosts, "name", "host name", str.casefold, " (ignoring case, as nova does)")
+        + _duplicates("computeHosts", hosts, "address", "address")  # IpAddress spells each one way
+        + _duplicates("flavors", flavors, "name", "flavor name")
+        + _duplicates("flavors", flavors, "id", "flavor id")
+        + _duplicates("servers", servers, "name", "server name")
+        + _duplicates("servers[*].volumes", volumes, "name", "volume name")
+    )
+
+
+def overrides(cfg: Any) -> Problems:
+    lines = override_problems("configOverrides", known(cfg, "config_overrides"))
+    for i, host in _listed(known(cfg, "compute_hosts")):
+        lines += override_problems(f"computeHosts[{i}].configOverrides", known(host, "config_overrides"))
+    return [((), Line(line)) for line in lines]
+
+
+def hosts(cfg: Any) -> Problems:
+    problems: Problems = []
+    controller = known(known(cfg, "controller"), "name")
+    bridge = known(known(cfg, "network"), "bridge")
+    for i, host in _listed(known(cfg, "compute_hosts")):
+        name = known(host, "name")
+        if controller is not None and name is not None and name.casefold() == controller.casefold():
+            problems.append(((f"computeHosts", i, "name"), BadValue(
+                "{value} is the controller's name; a compute host needs its own", name)))
+        if bridge is not None and known(host, "bridge_interface") == bridge:
+            problems.append(((f"computeHosts", i, "bridgeInterface"), BadValue(
+                "{value} is the bridge itself; expected the physical NIC the bridge enslaves (the tutorial's eth2)",
+                bridge)))
+    return problems
+
+
+def flavors(cfg: Any) -> Problems:
+    problems: Problems = []
+    created = {known(f, "name") for _, f in _listed(known(cfg, "flavors"))} - {None}
+    adopted = _listed(known(cfg, "adopt_flavors"))
+    adopted_ids = {known(f, "id") for _, f in adopted} - {None}
+    for i, f in adopted:
+        if known(f, "name") in created:
+            problems.append((("adoptFlavors", i, "name"), BadValue(
+                "{value} is also under flavors; a flavor is either created or adopted, never both", f.name)))
+    for i, f in _listed(known(cfg, "flavors")):
+        if known(f, "id") in adopted_ids:
+            problems.append((("flavors", i, "id"), BadValue(
+                "id {value} belongs to an adopted flavor; pick a free id or omit it", f.id)))
+    names = created | {known(f, "name") for _, f in adopted} | set(known(cfg, "known_flavors") or ())
+    names.discard(None)
+    for i, s in _listed(known(cfg, "servers")):
+        flavor = known(s, "flavor")
+        if flavor is not None and flavor not in names:
+            problems.append((("servers", i, "flavor"), BadValue(
+                f"unknown flavor {{value}}; expected one of {sorted(names)} "
+                "(declare it under flavors, adoptFlavors or knownFlavors)", flavor)))
+    return problems
+
+
+def access(cfg: Any) -> Problems:
+    problems: Problems = []
+    if known(cfg, "servers") and known(cfg, "keypair") is None:
+        problems.append((("keypair",), ValueError("servers are declared but no keypair; expected {name, publicKey?}")))
+    ssh = known(cfg, "ssh")
+    if ssh is not None and not known(ssh, "private_key_path") and known(cfg, "ssh_private_key") is None:
+        problems.append((("ssh",), ValueError(
+            "no private key; set ssh.privateKeyPath or the secret sshPrivateKey "
+            "(`pulumi config set --secret novalab:sshPrivateKey < key`)")))
+    return problems
+
+
+def network(cfg: Any) -> Problems:
+    backend = known(known(cfg, "network"), "backend", "linuxbridge")
+    if backend != "ovn" and known(known(cfg, "services"), "ovn_southbound") is not None:
+        return [(("services", "ovnSouthbound"), ValueError(
+            f"is only used with network.backend ovn (the stack's backend is {backend}); remove it"))]
+    return []
+
+
+RULES = (uniqueness, overrides, hosts, flavors, access, network)
+
+
+def stack_rules(cfg: Any) -> Problems:
+    return [problem for rule in RULES for problem in rule(cfg)]
