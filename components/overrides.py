@@ -17,7 +17,8 @@ from pathlib import PurePosixPath
 from typing import Any, Mapping
 
 from .config.fields import control_characters
-from .render import LINUXBRIDGE_AGENT_INI, NEUTRON_CONF, NOVA_COMPUTE_CONF, NOVA_CONF
+from .network import CONFIG_FILES as NETWORK_FILES
+from .render import NOVA_COMPUTE_CONF, NOVA_CONF
 
 # Overrides of one file: section -> key -> value as written to the file.
 FileOverrides = dict[str, dict[str, str]]
@@ -25,7 +26,7 @@ FileOverrides = dict[str, dict[str, str]]
 Overrides = dict[str, FileOverrides]
 
 # The files an override may name, by their name on the host.
-FILES: dict[str, str] = {PurePosixPath(p).name: p for p in (NOVA_CONF, NOVA_COMPUTE_CONF, NEUTRON_CONF, LINUXBRIDGE_AGENT_INI)}
+FILES: dict[str, str] = {PurePosixPath(p).name: p for p in (NOVA_CONF, NOVA_COMPUTE_CONF, *NETWORK_FILES)}
 
 _RABBIT = (
     "novalab builds it from services.rabbitHost, rabbitPort, rabbitUser and the secret rabbitPassword "

@@ -17,6 +17,7 @@ from .config import (
     load_stack_config,
 )
 from .flavors import Flavors, flavor_ref
+from .network import backend_of
 from .placement import HostPlacement
 from .servers import Server, ServerArgs
 
@@ -188,6 +189,10 @@ def run(base_dir: Optional[Path] = None) -> dict:
     base_dir = base_dir or Path.cwd()
     try:
         cfg = load_stack_config()
+        try:
+            backend_of(cfg.network)  # the config knows backends this version may not implement yet
+        except ValueError as e:
+            raise ConfigError([str(e)]) from None
         ssh_key = resolve_ssh_private_key(cfg, base_dir)
         public_key = read_public_key(cfg, base_dir)
     except ConfigError as e:

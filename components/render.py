@@ -21,11 +21,9 @@ Section = tuple[str, list[tuple[str, str]]]
 # Operator overrides of one file: section -> key -> value (see overrides.py).
 SectionOverrides = Mapping[str, Mapping[str, str]]
 
-# Where each rendered file lives on a compute host.
+# Where nova's files live on a compute host (the network backends' files: components/network/).
 NOVA_CONF = "/etc/nova/nova.conf"
 NOVA_COMPUTE_CONF = "/etc/nova/nova-compute.conf"
-NEUTRON_CONF = "/etc/neutron/neutron.conf"
-LINUXBRIDGE_AGENT_INI = "/etc/neutron/plugins/ml2/linuxbridge_agent.ini"
 
 
 # Line breaks as Python's str.splitlines sees them: oslo.config reads its files in universal-newline
@@ -88,8 +86,8 @@ class ServiceAuth:
     auth_url: str
     username: str
     password: str
-    project_name: str = "service"
-    region: str = "RegionOne"
+    project_name: str
+    region: str
 
     def options(self) -> list[tuple[str, str]]:
         return [
@@ -122,8 +120,8 @@ class NovaComputeSettings:
     novncproxy_base_url: str
     keystone: ServiceAuth  # nova's own service user: [keystone_authtoken], [placement], [service_user]
     neutron: ServiceAuth  # who nova talks to neutron as
+    region: str
     neutron_url: Optional[str] = None
-    region: str = "RegionOne"
 
 
 def render_nova_conf(s: NovaComputeSettings, overrides: Optional[SectionOverrides] = None) -> str:
@@ -186,78 +184,16 @@ def render_nova_compute_conf(virt_type: str, overrides: Optional[SectionOverride
     )
 
 
-def render_neutron_conf(host: str, transport: str, overrides: Optional[SectionOverrides] = None) -> str:
-    """/etc/neutron/neutron.conf for the L2 agent: the message bus, and how it becomes root.
-
-    The agent runs as user neutron and reaches root through rootwrap; the distribution's own
-    neutron.conf sets that, and since this file replaces it, it must say so too (without it the
-    agent runs `sudo privsep-helper`, which sudoers refuses, and dies at start)."""
-    return HEADER + render_ini(
-        [
-            (
-                "DEFAULT",
-                [("host", host), ("transport_url", transport), ("auth_strategy", "keystone")],
-            ),
-            (
-                "agent",
-                [
-                    ("root_helper", "sudo neutron-rootwrap /etc/neutron/rootwrap.conf"),
-                    ("root_helper_daemon", "sudo neutron-rootwrap-daemon /etc/neutron/rootwrap.conf"),
-                ],
-            ),
-            ("oslo_concurrency", [("lock_path", "/var/lib/neutron/tmp")]),
-        ],
-        overrides,
-    )
+# The cloud's name in the controller steps' clouds.yaml; lib/controller.sh's OS_CLOUD names it too
+# (tests/test_host_scripts.py checks that they agree).
+CLOUD = "novalab"
 
 
-def render_linuxbridge_agent_ini(
-    physnet: str,
-    bridge: str,
-    local_ip: str,
-    tunnel_overlay: str = "vxlan",
-    overrides: Optional[SectionOverrides] = None,
-) -> str:
-    """linuxbridge_agent.ini: the provider physnet is the tutorial's br100; VXLAN rides on my_ip."""
-    vxlan = (
-        [("enable_vxlan", "true"), ("local_ip", local_ip), ("l2_population", "true")]
-        if tunnel_overlay == "vxlan"
-        else [("enable_vxlan", "false")]
-    )
-    return HEADER + render_ini(
-        [
-            ("linux_bridge", [("bridge_mappings", f"{physnet}:{bridge}")]),
-            ("vxlan", vxlan),
-            (
-                "securitygroup",
-                [
-                    ("enable_security_group", "true"),
-                    ("firewall_driver", "iptables"),
-                ],
-            ),
-        ],
-        overrides,
-    )
-
-
-def render_bridge_stanza(bridge: str, interface: str) -> str:
-    """The tutorial's /etc/network/interfaces stanza, for interfaces.d (ifupdown + bridge-utils)."""
-    return (
-        HEADER
-        + f"auto {bridge}\n"
-        + f"iface {bridge} inet manual\n"
-        + f"    pre-up ip addr flush dev {interface}\n"
-        + f"    bridge_ports {interface}\n"
-        + "    bridge_stp off\n"
-        + "    bridge_fd 0\n"
-    )
-
-
-def render_clouds_yaml(auth: ServiceAuth, cloud: str = "novalab") -> str:
+def render_clouds_yaml(auth: ServiceAuth) -> str:
     """clouds.yaml for the controller-side check; JSON is valid YAML and needs no quoting rules."""
     doc = {
         "clouds": {
-            cloud: {
+            CLOUD: {
                 "auth": {
                     "auth_url": auth.auth_url,
                     "username": auth.username,

@@ -5,11 +5,14 @@ from __future__ import annotations
 import base64
 import configparser
 import json
+import re
 
 import pulumi
 import pytest
 
 from components.compute_host import CONTROLLER_STEPS, STEPS, plan_batches, parse_facts
+from components.network import backend_of
+from components.steps import host_steps
 from support.mocks import (
     FACTS,
     HOST_KEY,
@@ -19,6 +22,7 @@ from support.mocks import (
     config_problems,
     deploy,
     dev_config,
+    is_known,
     is_secret,
     plain_text,
     resolved,
@@ -62,6 +66,19 @@ def test_each_tutorial_step_is_a_command_child_of_the_component(one):
     assert component.name == "compute-1"
     for step in STEPS:
         assert one.monitor.parent_of(f"compute-1-{step}") == "compute-1"
+
+
+def test_the_readme_step_table_is_the_table():
+    """README's "How a host is provisioned" lists each row of the table: name, where, its scripts."""
+    from support.mocks import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## How a host is provisioned", 1)[1].split("\n## ", 1)[0]
+    listed = []
+    for names, where, scripts in re.findall(r"^\| (`<host>-.+?) \| (host|controller) \| (.+?) \|", section, re.M):
+        for name in re.findall(r"`<host>-([a-z0-9-]+)`", names):
+            listed.append((name, where, tuple(re.findall(r"`([a-z_]+\.sh)`", scripts))))
+    assert listed == [(s.name, s.where, s.scripts) for s in host_steps(backend_of(None))]  # the default backend's
 
 
 def test_steps_are_chained_in_the_tutorials_order(one):
@@ -141,7 +158,7 @@ def test_gate_gets_nova_credentials_on_secret_stdin(one):
     auth = json.loads(clouds)["clouds"]["novalab"]["auth"]
     assert (auth["username"], auth["password"], auth["project_name"]) == ("nova", SECRETS["novalab:novaServicePassword"], "service")
     assert gate["create"].endswith(
-        "gate_compute_host.sh compute-1 300 --with-l2-agent --address 10.0.0.20"
+        "gate_compute_host.sh compute-1 300 --agent-type 'Linux bridge agent' --address 10.0.0.20"
         " --after compute-1-restart-nova-compute-id,compute-1-restart-l2-agent-id"
     )
 
@@ -239,6 +256,18 @@ def test_host_facts_are_exported_for_the_policy_pack(one):
     assert (resolved(host.ram_mb), resolved(host.vcpus), resolved(host.disk_gb)) == (16000, 8, 100)
     assert parse_facts("noise\n" + FACTS + "\n") == {"ram_mb": 16000, "vcpus": 8, "disk_gb": 100}
     assert parse_facts("") == {}
+
+
+def test_a_preview_knows_no_step_output_and_no_host_fact():
+    # As the engine answers: the commands have not run, so their stdout, the facts parsed from it and
+    # the gate's command line (it names the restarts' ids) are unknown; the policy pack skips them.
+    d = deploy(dev_config(), preview=True)
+    host = d.result["hosts"][0]
+    assert not is_known(host.packages.stdout) and not is_known(host.gate.stdout)
+    assert not any(is_known(v) for v in (host.ram_mb, host.vcpus, host.disk_gb))
+    assert is_known(host.config.stdin)  # what a step is given is known: the rendered files
+    up = deploy(dev_config()).result["hosts"][0]  # positive control: an update knows them
+    assert is_known(up.ram_mb) and resolved(up.ram_mb) == 16000
 
 
 def test_private_key_from_a_file(tmp_path):

@@ -122,15 +122,17 @@ def test_the_policy_pack_ran_inside_the_engine_and_passed(previewed):
     assert re.search(r"Policies:\s*\n\s*✅ novalab@v\S+ \(local: .*policies\)", result.stdout), result.stdout
 
 
-def test_a_64_gb_flavor_fails_the_preview_by_policy_and_creates_nothing(tmp_path):
+def test_a_64_gb_flavor_fails_the_up_by_policy_in_its_preview_and_creates_nothing(tmp_path):
     cfg = loopback_stack()
     cfg["novalab:flavors"] = cfg["novalab:flavors"] + [{"name": "x1.huge", "ramMb": 65536, "diskGb": 20, "vcpus": 4}]
     pulumi = make_stack(tmp_path, cfg)
-    result = pulumi.preview(*policy_args(pulumi.project_dir, dev_policy_config()), check=False)
+    # An `up` (a preview never writes state, so "nothing created" after one proves nothing): the
+    # mandatory policy fails its preview, and no step runs.
+    result = pulumi.run("up", "-s", pulumi.stack, *pulumi.config_args, "--yes",
+                        *policy_args(pulumi.project_dir, dev_policy_config()), check=False)
     assert result.returncode != 0
     assert "flavor-size-bounds" in result.stdout and "x1.huge" in result.stdout
     assert "65536" in result.stdout
-    # A preview never creates anything; the stack still holds no resource.
     assert pulumi.resources() == []
 
 

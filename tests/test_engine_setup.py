@@ -12,10 +12,16 @@ import pytest
 
 from support import numbers
 from support.engine import ROOT, engine_bin
+from support.pins import plugin_versions
 
 pytestmark = pytest.mark.engine
 
 ENGINE_SH = ROOT / "engine" / "engine.sh"
+
+
+def plugin_ls(*names: str) -> str:
+    """`pulumi plugin ls` lines for these plugins at the pinned versions."""
+    return "".join(f"{name:<10} resource  {plugin_versions()[name]}    35 MB\\n" for name in names)
 
 
 def fake_install(bindir: Path, plugins: str) -> Path:
@@ -39,7 +45,7 @@ def setup(path_first: Path | None = None, **env: str) -> subprocess.CompletedPro
 
 def test_an_install_on_path_with_the_plugins_is_used_as_is(tmp_path):
     engine_bin()  # novalab's own build exists (the fallback below must not start a cold build)
-    bindir = fake_install(tmp_path / "bin", "command    resource  1.2.1    35 MB\\nopenstack  resource  5.5.3    44 MB\\n")
+    bindir = fake_install(tmp_path / "bin", plugin_ls("command", "openstack"))
     result = setup(bindir)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(bindir)
@@ -47,14 +53,14 @@ def test_an_install_on_path_with_the_plugins_is_used_as_is(tmp_path):
 
 
 def test_an_install_missing_a_plugin_is_not_used(tmp_path):
-    bindir = fake_install(tmp_path / "bin", "command    resource  1.2.1    35 MB\\n")
+    bindir = fake_install(tmp_path / "bin", plugin_ls("command"))
     result = setup(bindir)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(engine_bin())
 
 
 def test_novalab_engine_build_uses_the_own_build_even_with_an_install(tmp_path):
-    bindir = fake_install(tmp_path / "bin", "command    resource  1.2.1    35 MB\\nopenstack  resource  5.5.3    44 MB\\n")
+    bindir = fake_install(tmp_path / "bin", plugin_ls("command", "openstack"))
     result = setup(bindir, NOVALAB_ENGINE="build")
     assert result.stdout.strip() == str(engine_bin())
 

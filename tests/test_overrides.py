@@ -9,7 +9,7 @@ import configparser
 import pulumi
 import pytest
 
-from components.compute_host import HostSpec, Passwords, render_host_files
+from components.host_files import HostSpec, Passwords, render_host_files
 from components.overrides import FILES, merge_overrides, normalize_overrides, override_problems
 from components.render import render_nova_compute_conf
 from support.mocks import config_problems, deploy, dev_config, plain_text, reveal, to_raw, unwrap

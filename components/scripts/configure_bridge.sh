@@ -22,6 +22,14 @@ if ip -o addr show dev "$iface" | awk -v a="$mgmt" '{split($4, p, "/")} p[1] == 
   exit 1
 fi
 
+# network.bridge must be a bridge, or not exist yet: were it an existing NIC (the management one,
+# say), the stanza written below would turn it into a bridge at the next boot, and bringing it up
+# now would fail half-way.
+if ip link show dev "$bridge" >/dev/null 2>&1 && [ ! -d "/sys/class/net/$bridge/bridge" ]; then
+  echo "$bridge exists on $(hostname) and is not a bridge; network.bridge must name a bridge for the VM network (the tutorial's br100), not an interface such as the management NIC" >&2
+  exit 1
+fi
+
 # Persist for reboots (ifupdown reads interfaces.d when /etc/network/interfaces sources it).
 mkdir -p "$netdir/interfaces.d"
 target=$netdir/interfaces.d/$bridge

@@ -5,14 +5,13 @@
 # at the gate would come after the packages are installed. Reads only.
 # Usage: precheck_controller.sh HOST   (stdin: the gate's clouds.yaml; never in argv or env)
 set -euo pipefail
+# shellcheck source=SCRIPTDIR/lib/controller.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/controller.sh"
 
 [ "$#" -eq 1 ] || { echo "usage: $0 HOST < clouds.yaml" >&2; exit 2; }
 host=$1
 
-workdir=$(mktemp -d)
-trap 'rm -rf "$workdir"' EXIT
-(umask 077 && cat > "$workdir/clouds.yaml")
-export OS_CLIENT_CONFIG_FILE="$workdir/clouds.yaml" OS_CLOUD=novalab
+read_clouds_yaml
 
 for tool in openstack nova-manage; do
   command -v "$tool" >/dev/null 2>&1 || {

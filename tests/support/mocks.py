@@ -273,6 +273,12 @@ def resolved(output: Any) -> Any:
     return _sync_await(output.future())
 
 
+def is_known(output: Any) -> bool:
+    from pulumi.runtime.sync_await import _sync_await
+
+    return bool(_sync_await(output.is_known()))
+
+
 def is_secret(output: Any) -> bool:
     from pulumi.runtime.sync_await import _sync_await
 
