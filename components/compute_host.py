@@ -3,7 +3,9 @@
 The component walks the step table (steps.py: `host_steps` of the stack's network backend) and makes
 one pulumi-command `remote.Command` per row, child of the component, in the table's order: the
 controller check, the packages (after the prechecks), the backend's "Network configuration", the
-config files, the restarts (in parallel), and the gate ("Final check", on the controller).
+config files, the restarts (in parallel), and the gate ("Final check", on the controller). One row is
+no command: `<host>-files`, the record of the host's files and services that a refresh reads back
+(host_state.py, host_record.py), before the config step.
 
 A host removed from the stack leaves nova as operators take one out, by the steps' deletes in reverse
 order: the gate drains it (refusing while servers run there), the config step stops nova-compute and
@@ -24,7 +26,9 @@ import pulumi
 from pulumi_command import remote
 
 from .config import NetworkConfig, RolloutConfig, ServicesConfig
+from .drift import repair_arguments, repair_trigger
 from .host_files import HostFiles, HostSpec, Passwords, host_packages, nova_service_auth, render_host_files
+from .host_record import HostRecord, file_layout, record_files
 from .network import NetworkBackend, backend_of
 from .overrides import Overrides
 from .render import content_hash, file_bundle, render_clouds_yaml
@@ -34,9 +38,9 @@ from .steps import (
 )
 
 _DEFAULT_TABLE = host_steps(backend_of(None))
-# The steps of one host with the default (Linux bridge) backend, in order; each is a remote.Command
-# named "<host>-<step>".
-STEPS = tuple(s.name for s in _DEFAULT_TABLE)
+# The command steps of one host with the default (Linux bridge) backend, in order; each is a
+# remote.Command named "<host>-<step>" (the record row, "<host>-files", is not one).
+STEPS = tuple(s.name for s in _DEFAULT_TABLE if not s.record)
 CONTROLLER_STEPS = tuple(s.name for s in _DEFAULT_TABLE if s.where == CONTROLLER)
 
 _FACT = re.compile(r"^novalab-facts (.*)$", re.M)
@@ -125,7 +129,7 @@ class StepContext:
     def __init__(self, args: ComputeHostArgs, backend: NetworkBackend, address: pulumi.Output[str]):
         self.args = args
         self.backend = backend
-        self.steps: dict[str, remote.Command] = {}
+        self.steps: dict[str, pulumi.Resource] = {}
         self.host_name = args.host_name
         self.virt_type = args.virt_type
         self.bridge_interface = args.bridge_interface
@@ -135,7 +139,8 @@ class StepContext:
         self.rabbit_port = args.services.rabbit_port
         self.gate_timeout = args.gate_timeout_seconds
         self.packages = tuple(host_packages(args.virt_type, backend))
-        self.stopped_services = (NOVA_COMPUTE, *(a.service for a in backend.agents))
+        self.services = (NOVA_COMPUTE, *(a.service for a in backend.agents))
+        self.stopped_services = self.services
         self.network_removal = backend.removal
         self.gate_agent_args = tuple(arg for t in backend.gate_agent_types for arg in ("--agent-type", t))
 
@@ -148,29 +153,56 @@ class StepContext:
             )
         )
 
+    def render(self, address: str, pw: Passwords, overrides: Overrides, facts_stdout: Optional[str] = None) -> HostFiles:
+        a = self.args
+        return render_host_files(HostSpec(a.host_name, address, a.virt_type), a.services, a.network, pw, overrides,
+                                 parse_fact_words(facts_stdout))
+
+    def _rendered(self, make) -> pulumi.Output:
+        """make(address, passwords, overrides, overrides are a secret, facts) over the resolved inputs."""
+        a = self.args
+        facts = self.steps[self.backend.facts_from].stdout if self.backend.facts_from else None
+        overrides = pulumi.Output.from_input(a.config_overrides)
+        secret = pulumi.Output.from_input(overrides.is_secret())
+        return pulumi.Output.all(
+            self.address, overrides, secret, a.rabbit_password, a.nova_password, a.neutron_password, a.nova_migration_key, facts,
+        ).apply(lambda v: make(v[0], Passwords(*v[3:7]), v[1], v[2], v[7]))
+
     @cached_property
     def files(self) -> pulumi.Output[HostFiles]:
         """Rendered from secrets, so the bundle and its hashes are secrets too."""
+        return self._rendered(lambda addr, pw, overrides, _, facts: self.render(addr, pw, overrides, facts))
+
+    def record(self, name: str, opts: pulumi.ResourceOptions) -> HostRecord:
+        """The host's records (host_record.py): its files masked, its services."""
         a = self.args
+        records = self._rendered(lambda addr, pw, overrides, secret, facts: record_files(
+            lambda ad, p, ov: self.render(ad, p, ov, facts), addr, pw, overrides, secret))
+        connection = dict(host=self.address, port=a.ssh.port, user=a.ssh.user, privateKey=a.ssh.private_key, hostKey=a.host_key)
+        layout = file_layout(self.render, a.neutron_password is not None, a.nova_migration_key is not None)
         facts = self.steps[self.backend.facts_from].stdout if self.backend.facts_from else None
+        unmasked = pulumi.Output.all(self.address, facts)
+        return HostRecord(name, a.host_name, records, unmasked, layout, self.services, connection, opts)
 
-        def render(values: list) -> HostFiles:
-            addr, overrides, rabbit, nova, neutron, migration_key, stdout = values
-            spec = HostSpec(a.host_name, addr, a.virt_type)
-            pw = Passwords(rabbit, nova, neutron, migration_key)
-            return render_host_files(spec, a.services, a.network, pw, overrides, parse_fact_words(stdout))
+    def _record(self) -> Optional[HostRecord]:
+        record = self.steps.get("files")  # None where a table has no record row
+        return record if isinstance(record, HostRecord) else None
 
-        return pulumi.Output.all(
-            self.address, a.config_overrides, a.rabbit_password, a.nova_password, a.neutron_password,
-            a.nova_migration_key, facts,
-        ).apply(render)
+    @property
+    def config_repair(self) -> pulumi.Input:
+        """`--repair N` once a refresh found a file drifted (nothing before: steps stay as they were)."""
+        record = self._record()
+        return () if record is None else record.files_repairs().apply(repair_arguments)
 
     @cached_property
     def file_bundle(self) -> pulumi.Output[str]:
         return pulumi.Output.secret(self.files.apply(lambda f: file_bundle(f.all)))
 
     def restart_trigger(self, service: str) -> pulumi.Output[str]:
-        return pulumi.Output.secret(self.files.apply(lambda f: content_hash(f.of(service))))
+        """The hash of the service's files, and its repairs once a refresh found it or them drifted."""
+        record = self._record()
+        return pulumi.Output.secret(pulumi.Output.all(self.files, record and record.service_repairs(service)).apply(
+            lambda v: repair_trigger(content_hash(v[0].of(service)), v[1])))
 
     def value(self, arg: Any, deps: Sequence[pulumi.Resource]) -> list:
         """A row's argument as the values it stands for (a sequence is spread)."""
@@ -201,15 +233,34 @@ class StepContext:
 
         def fill(values: list) -> str:
             it = iter(values)
-            return line([(script, [next(it) for _ in args]) for script, args in parts])
+            spread = lambda v: list(v) if isinstance(v, (list, tuple)) else [v]  # noqa: E731 (an Output of a sequence)
+            return line([(script, [w for _ in args for w in spread(next(it))]) for script, args in parts])
 
         return pulumi.Output.all(*flat).apply(fill)
+
+
+def make_row(parent: pulumi.Resource, name: str, step: Step, ctx: StepContext, deps: list, connection) -> pulumi.Resource:
+    """The resource of one row of the table for host `name`: a remote.Command, or the host's records."""
+    opts = pulumi.ResourceOptions(parent=parent, depends_on=deps)
+    if step.record:
+        return ctx.record(f"{name}-{step.name}", opts)
+    return remote.Command(
+        f"{name}-{step.name}",
+        connection=connection,
+        create=ctx.command(step.create, deps),
+        delete=ctx.command(step.delete, deps),
+        stdin=ctx.value(step.stdin, deps)[0] if step.stdin is not None else None,
+        triggers=[ctx.restart_trigger(step.restart)] if step.restart else None,
+        logging=remote.Logging(step.logging) if step.logging else None,
+        add_previous_output_in_env=False,
+        opts=opts,
+    )
 
 
 class ComputeHost(pulumi.ComponentResource):
     """One compute node, provisioned as the tutorial does by hand; `gate` proves it is up."""
 
-    steps: dict[str, remote.Command]
+    steps: dict[str, pulumi.Resource]
 
     def __init__(self, name: str, args: ComputeHostArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("novalab:index:ComputeHost", name, None, opts)
@@ -223,7 +274,7 @@ class ComputeHost(pulumi.ComponentResource):
         table = host_steps(backend)
         for step, names in zip(table, dependencies(table).values()):
             deps = [d for n in names for d in (list(args.after) if n == PREVIOUS_BATCH else [ctx.steps[n]])]
-            ctx.steps[step.name] = self._make(name, step, ctx, deps, connections.get(step.where, host_connection))
+            ctx.steps[step.name] = make_row(self, name, step, ctx, deps, connections.get(step.where, host_connection))
         self.steps = ctx.steps
 
         facts = self.packages.stdout.apply(parse_facts)
@@ -242,19 +293,6 @@ class ComputeHost(pulumi.ComponentResource):
                 "diskGb": self.disk_gb,
                 "gate": self.gate.stdout,
             }
-        )
-
-    def _make(self, name: str, step: Step, ctx: StepContext, deps: list, connection) -> remote.Command:
-        return remote.Command(
-            f"{name}-{step.name}",
-            connection=connection,
-            create=ctx.command(step.create, deps),
-            delete=ctx.command(step.delete, deps),
-            stdin=ctx.value(step.stdin, deps)[0] if step.stdin is not None else None,
-            triggers=[ctx.restart_trigger(step.restart)] if step.restart else None,
-            logging=remote.Logging(step.logging) if step.logging else None,
-            add_previous_output_in_env=False,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=deps),
         )
 
     @property
