@@ -4,8 +4,10 @@
 # Usage: read_host_state.sh PATH... --services SERVICE...
 # Prints, per PATH:    file PATH SHA256 OWNER:GROUP MODE     (MODE as stat prints it: 640)
 #                      file PATH missing | file PATH other  (absent, or not a regular file)
-#         per SERVICE: service SERVICE running|stopped       (restart_service.sh's notion of running)
+#         per SERVICE: service SERVICE running|stopped       (lib/service.sh, as restart_service.sh judges it)
 set -euo pipefail
+# shellcheck source=lib/service.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/service.sh"
 
 paths=() services=()
 while [ "$#" -gt 0 ]; do
@@ -23,21 +25,6 @@ for path in "${paths[@]}"; do
     echo "file $path ${sum%% *} $(stat -c '%U:%G %a' -- "$path")"
   fi
 done
-
-have_systemd() { [ -d /run/systemd/system ]; }
-# As restart_service.sh: Debian's init scripts write /run/<project>/<service>.pid, and their `status`
-# misses agents that renamed themselves, so the PID file answers first.
-run_dir=${NOVALAB_RUN_DIR:-/run}
-running() {
-  if have_systemd; then systemctl is-active --quiet "$1"; return; fi
-  local pidfile=$run_dir/${1%%-*}/$1.pid pid=""
-  if [ -r "$pidfile" ]; then
-    read -r pid < "$pidfile" || true
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
-    return
-  fi
-  service "$1" status >/dev/null 2>&1
-}
 
 for service in "${services[@]}"; do
   if running "$service"; then echo "service $service running"; else echo "service $service stopped"; fi
