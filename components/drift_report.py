@@ -36,7 +36,7 @@ def preview_rows(preview: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
         olds = (step.get("oldState") or {}).get("inputs") or {}
         news = (step.get("newState") or {}).get("inputs") or {}
         rows.extend(rows_of(host, olds, news))
-    return rows
+    return sorted(rows)  # the engine's steps come in no fixed order
 
 
 def errors(preview: Mapping[str, Any]) -> list[str]:

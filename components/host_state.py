@@ -126,46 +126,62 @@ def forget_reads() -> None:
 
 
 class _Record(dynamic.ResourceProvider):
-    """What both records share: a local diff, nothing on the host when made or changed."""
+    """What both records share: a local diff, nothing on the host when made or changed, a read from
+    the host's one answer. A record kind says how it checks, names itself and takes what was found."""
+
+    def _checked(self, olds: dict[str, Any], news: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _id(self, props: dict[str, Any]) -> str:
+        raise NotImplementedError
+
+    def _observed(self, props: dict[str, Any], host: str, files: dict, services: dict) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.CheckResult:
+        return dynamic.CheckResult(self._checked(_ours(olds or {}), _ours(news)), [])
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
         return dynamic.DiffResult(changes=bool(changed_keys(_ours(olds), _ours(news))), replaces=[], delete_before_replace=False)
 
+    def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
+        return dynamic.CreateResult(id_=f"{where(props[CONNECTION])}:{self._id(props)}", outs=_ours(props))
+
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
         return dynamic.UpdateResult(outs=_ours(news))
+
+    def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
+        ours = _ours(props)
+        files, services = host_state(ours[CONNECTION])
+        found = self._observed(ours, where(ours[CONNECTION]), files, services)
+        # The found state is both the state and the inputs the next diff starts from, so the diff
+        # (and its display, which compares inputs) names what drifted.
+        return dynamic.ReadResult(id_, outs=found, inputs=dict(found))
 
     def delete(self, _id: str, _props: dict[str, Any]) -> None:
         """Nothing: the files stay, and the config step's delete already stopped the services."""
 
 
 class HostFileProvider(_Record):
-    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.CheckResult:
-        return dynamic.CheckResult(check_file(_ours(olds or {}), _ours(news)), [])
+    def _checked(self, olds, news):
+        return check_file(olds, news)
 
-    def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
-        return dynamic.CreateResult(id_=f"{where(props[CONNECTION])}:{props['path']}", outs=_ours(props))
+    def _id(self, props):
+        return props["path"]
 
-    def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
-        ours = _ours(props)
-        files, _ = host_state(ours[CONNECTION])
-        found = observed_file(ours, where(ours[CONNECTION]), files)
-        # The found state is both the state and the inputs the next diff starts from, so the diff
-        # (and its display, which compares inputs) names what drifted.
-        return dynamic.ReadResult(id_, outs=found, inputs=dict(found))
+    def _observed(self, props, host, files, services):
+        return observed_file(props, host, files)
 
 
 class HostServicesProvider(_Record):
-    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.CheckResult:
-        return dynamic.CheckResult(check_services(_ours(olds or {}), _ours(news)), [])
+    def _checked(self, olds, news):
+        return check_services(olds, news)
 
-    def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
-        return dynamic.CreateResult(id_=f"{where(props[CONNECTION])}:services", outs=_ours(props))
+    def _id(self, props):
+        return "services"
 
-    def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
-        ours = _ours(props)
-        _, services = host_state(ours[CONNECTION])
-        found = observed_services(ours, where(ours[CONNECTION]), services)
-        return dynamic.ReadResult(id_, outs=found, inputs=dict(found))
+    def _observed(self, props, host, files, services):
+        return observed_services(props, host, services)
 
 
 class HostFileResource(dynamic.Resource, module="novalab", name="HostFile"):
