@@ -110,12 +110,20 @@ class ComputeHostArgs:
     nova_password: pulumi.Input[str]
     neutron_password: Optional[pulumi.Input[str]] = None
     nova_migration_key: Optional[pulumi.Input[str]] = None  # a secret Output (render.nova_migration_files)
+    metadata_secret: Optional[pulumi.Input[str]] = None  # a secret Output: the OVN metadata agent's
+    tunnel_address: Optional[str] = None  # "IP/PREFIX" on the provider bridge (Open vSwitch backends)
     host_key: Optional[pulumi.Input[str]] = None
     controller_host_key: Optional[pulumi.Input[str]] = None
     # {<file>: {<section>: {<key>: <value>}}} (overrides.py); a secret Output when set as a secret.
     config_overrides: pulumi.Input[Overrides] = field(default_factory=dict)
     gate_timeout_seconds: int = RolloutConfig.model_fields["gate_timeout_seconds"].default
     after: Sequence[pulumi.Resource] = field(default_factory=list)
+
+
+def unavailable_options(option: str, backend: NetworkBackend, values) -> tuple[str, ...]:
+    """OPTION, VALUES..., WHY for a script that refuses the backend where it no longer exists."""
+    u = backend.unavailable
+    return (option, *values(u), u.why) if u else ()
 
 
 class StepContext:
@@ -138,6 +146,11 @@ class StepContext:
         self.stopped_services = (NOVA_COMPUTE, *(a.service for a in backend.agents))
         self.network_removal = backend.removal
         self.gate_agent_args = tuple(arg for t in backend.gate_agent_types for arg in ("--agent-type", t))
+        self.package_checks = unavailable_options("--refuse-from", backend, lambda u: (u.package, u.release.neutron_version))
+        self.controller_checks = (
+            *unavailable_options("--refuse-from-microversion", backend, lambda u: (u.release.compute_microversion,)),
+            "--rabbit-queues", args.services.rabbit_queues,
+        )
 
     @cached_property
     def clouds_yaml(self) -> pulumi.Output[str]:
@@ -155,14 +168,14 @@ class StepContext:
         facts = self.steps[self.backend.facts_from].stdout if self.backend.facts_from else None
 
         def render(values: list) -> HostFiles:
-            addr, overrides, rabbit, nova, neutron, migration_key, stdout = values
-            spec = HostSpec(a.host_name, addr, a.virt_type)
-            pw = Passwords(rabbit, nova, neutron, migration_key)
+            addr, overrides, rabbit, nova, neutron, migration_key, metadata, stdout = values
+            spec = HostSpec(a.host_name, addr, a.virt_type, a.tunnel_address)
+            pw = Passwords(rabbit, nova, neutron, migration_key, metadata)
             return render_host_files(spec, a.services, a.network, pw, overrides, parse_fact_words(stdout))
 
         return pulumi.Output.all(
             self.address, a.config_overrides, a.rabbit_password, a.nova_password, a.neutron_password,
-            a.nova_migration_key, facts,
+            a.nova_migration_key, a.metadata_secret, facts,
         ).apply(render)
 
     @cached_property
