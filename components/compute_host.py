@@ -3,9 +3,8 @@
 The component walks the step table (steps.py: `host_steps` of the stack's network backend) and makes
 one pulumi-command `remote.Command` per row, child of the component, in the table's order: the
 controller check, the packages (after the prechecks), the backend's "Network configuration", the
-config files, the restarts (in parallel), and the gate ("Final check", on the controller). One row is
-no command: `<host>-files`, the record of the host's files and services that a refresh reads back
-(host_state.py, host_record.py), before the config step.
+config files, the restarts (in parallel), and the gate ("Final check", on the controller); and, no
+command, `<host>-files`: the records of the host's files and services a refresh reads (host_record.py).
 
 A host removed from the stack leaves nova as operators take one out, by the steps' deletes in reverse
 order: the gate drains it (refusing while servers run there), the config step stops nova-compute and
@@ -26,12 +25,11 @@ import pulumi
 from pulumi_command import remote
 
 from .config import NetworkConfig, RolloutConfig, ServicesConfig
-from .drift import repair_arguments, repair_trigger
 from .host_files import HostFiles, HostSpec, Passwords, host_packages, nova_service_auth, render_host_files
-from .host_record import HostRecord, file_layout, record_files
+from .host_record import config_repair, host_record, restart_trigger
 from .network import NetworkBackend, backend_of
 from .overrides import Overrides
-from .render import content_hash, file_bundle, render_clouds_yaml
+from .render import file_bundle, render_clouds_yaml
 from .scripts import script_command
 from .steps import (
     CONTROLLER, DEPENDENCY_IDS, NOVA_COMPUTE, PREVIOUS_BATCH, Computed, Ref, Run, Step, dependencies, host_steps,
@@ -114,12 +112,20 @@ class ComputeHostArgs:
     nova_password: pulumi.Input[str]
     neutron_password: Optional[pulumi.Input[str]] = None
     nova_migration_key: Optional[pulumi.Input[str]] = None  # a secret Output (render.nova_migration_files)
+    metadata_secret: Optional[pulumi.Input[str]] = None  # a secret Output: the OVN metadata agent's
+    tunnel_address: Optional[str] = None  # "IP/PREFIX" on the provider bridge (Open vSwitch backends)
     host_key: Optional[pulumi.Input[str]] = None
     controller_host_key: Optional[pulumi.Input[str]] = None
     # {<file>: {<section>: {<key>: <value>}}} (overrides.py); a secret Output when set as a secret.
     config_overrides: pulumi.Input[Overrides] = field(default_factory=dict)
     gate_timeout_seconds: int = RolloutConfig.model_fields["gate_timeout_seconds"].default
     after: Sequence[pulumi.Resource] = field(default_factory=list)
+
+
+def unavailable_options(option: str, backend: NetworkBackend, values) -> tuple[str, ...]:
+    """OPTION, VALUES..., WHY for a script that refuses the backend where it no longer exists."""
+    u = backend.unavailable
+    return (option, *values(u), u.why) if u else ()
 
 
 class StepContext:
@@ -143,6 +149,11 @@ class StepContext:
         self.stopped_services = self.services
         self.network_removal = backend.removal
         self.gate_agent_args = tuple(arg for t in backend.gate_agent_types for arg in ("--agent-type", t))
+        self.package_checks = unavailable_options("--refuse-from", backend, lambda u: (u.package, u.release.neutron_version))
+        self.controller_checks = (
+            *unavailable_options("--refuse-from-microversion", backend, lambda u: (u.release.compute_microversion,)),
+            "--rabbit-queues", args.services.rabbit_queues,
+        )
 
     @cached_property
     def clouds_yaml(self) -> pulumi.Output[str]:
@@ -155,54 +166,37 @@ class StepContext:
 
     def render(self, address: str, pw: Passwords, overrides: Overrides, facts_stdout: Optional[str] = None) -> HostFiles:
         a = self.args
-        return render_host_files(HostSpec(a.host_name, address, a.virt_type), a.services, a.network, pw, overrides,
-                                 parse_fact_words(facts_stdout))
+        return render_host_files(HostSpec(a.host_name, address, a.virt_type, a.tunnel_address), a.services, a.network,
+                                 pw, overrides, parse_fact_words(facts_stdout))
 
-    def _rendered(self, make) -> pulumi.Output:
+    @property
+    def facts_stdout(self) -> Optional[pulumi.Output[str]]:  # what the backend's `facts_from` row printed
+        return self.steps[self.backend.facts_from].stdout if self.backend.facts_from else None
+
+    def rendered(self, make) -> pulumi.Output:
         """make(address, passwords, overrides, overrides are a secret, facts) over the resolved inputs."""
         a = self.args
-        facts = self.steps[self.backend.facts_from].stdout if self.backend.facts_from else None
         overrides = pulumi.Output.from_input(a.config_overrides)
-        secret = pulumi.Output.from_input(overrides.is_secret())
         return pulumi.Output.all(
-            self.address, overrides, secret, a.rabbit_password, a.nova_password, a.neutron_password, a.nova_migration_key, facts,
-        ).apply(lambda v: make(v[0], Passwords(*v[3:7]), v[1], v[2], v[7]))
+            self.address, overrides, pulumi.Output.from_input(overrides.is_secret()), a.rabbit_password, a.nova_password,
+            a.neutron_password, a.nova_migration_key, a.metadata_secret, self.facts_stdout,
+        ).apply(lambda v: make(v[0], Passwords(*v[3:8]), v[1], v[2], v[8]))
 
     @cached_property
     def files(self) -> pulumi.Output[HostFiles]:
         """Rendered from secrets, so the bundle and its hashes are secrets too."""
-        return self._rendered(lambda addr, pw, overrides, _, facts: self.render(addr, pw, overrides, facts))
-
-    def record(self, name: str, opts: pulumi.ResourceOptions) -> HostRecord:
-        """The host's records (host_record.py): its files masked, its services."""
-        a = self.args
-        records = self._rendered(lambda addr, pw, overrides, secret, facts: record_files(
-            lambda ad, p, ov: self.render(ad, p, ov, facts), addr, pw, overrides, secret))
-        connection = dict(host=self.address, port=a.ssh.port, user=a.ssh.user, privateKey=a.ssh.private_key, hostKey=a.host_key)
-        layout = file_layout(self.render, a.neutron_password is not None, a.nova_migration_key is not None)
-        facts = self.steps[self.backend.facts_from].stdout if self.backend.facts_from else None
-        unmasked = pulumi.Output.all(self.address, facts)
-        return HostRecord(name, a.host_name, records, unmasked, layout, self.services, connection, opts)
-
-    def _record(self) -> Optional[HostRecord]:
-        record = self.steps.get("files")  # None where a table has no record row
-        return record if isinstance(record, HostRecord) else None
+        return self.rendered(lambda addr, pw, overrides, _, facts: self.render(addr, pw, overrides, facts))
 
     @property
     def config_repair(self) -> pulumi.Input:
-        """`--repair N` once a refresh found a file drifted (nothing before: steps stay as they were)."""
-        record = self._record()
-        return () if record is None else record.files_repairs().apply(repair_arguments)
+        return config_repair(self.steps.get("files"))
 
     @cached_property
     def file_bundle(self) -> pulumi.Output[str]:
         return pulumi.Output.secret(self.files.apply(lambda f: file_bundle(f.all)))
 
     def restart_trigger(self, service: str) -> pulumi.Output[str]:
-        """The hash of the service's files, and its repairs once a refresh found it or them drifted."""
-        record = self._record()
-        return pulumi.Output.secret(pulumi.Output.all(self.files, record and record.service_repairs(service)).apply(
-            lambda v: repair_trigger(content_hash(v[0].of(service)), v[1])))
+        return restart_trigger(self.files, self.steps.get("files"), service)
 
     def value(self, arg: Any, deps: Sequence[pulumi.Resource]) -> list:
         """A row's argument as the values it stands for (a sequence is spread)."""
@@ -243,7 +237,7 @@ def make_row(parent: pulumi.Resource, name: str, step: Step, ctx: StepContext, d
     """The resource of one row of the table for host `name`: a remote.Command, or the host's records."""
     opts = pulumi.ResourceOptions(parent=parent, depends_on=deps)
     if step.record:
-        return ctx.record(f"{name}-{step.name}", opts)
+        return host_record(ctx, f"{name}-{step.name}", opts)
     return remote.Command(
         f"{name}-{step.name}",
         connection=connection,

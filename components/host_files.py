@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from typing import Mapping, Optional
 
 from .config import NetworkConfig, ServicesConfig
+from .messaging import rabbit_queue_options
 from .network import FileInputs, NetworkBackend, backend_of
+from .network.ovs import tunnel_ip
 from .overrides import Overrides, for_file
 from .render import (
     NOVA_COMPUTE_CONF,
@@ -42,6 +44,7 @@ class Passwords:
     nova: str
     neutron: Optional[str] = None
     migration_key: Optional[str] = None  # nova's SSH key between compute hosts
+    metadata: Optional[str] = None  # metadataProxySharedSecret (the OVN metadata agent signs with it)
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,7 @@ class HostSpec:
     name: str
     address: str
     virt_type: str
+    tunnel_address: Optional[str] = None  # "IP/PREFIX" (computeHosts[].tunnelAddress)
 
 
 def render_host_files(
@@ -115,6 +119,7 @@ def render_host_files(
         else nova_auth
     )
     transport = transport_url(services.rabbit_user, pw.rabbit, services.rabbit_host, services.rabbit_port)
+    rabbit_options = tuple(rabbit_queue_options(services.rabbit_queues))
     nova_conf = render_nova_conf(
         NovaComputeSettings(
             host=host.name,
@@ -126,6 +131,7 @@ def render_host_files(
             neutron=neutron_auth,
             neutron_url=services.neutron_url,
             region=services.region,
+            rabbit_options=rabbit_options,
         ),
         for_file(overrides, NOVA_CONF),
     )
@@ -138,8 +144,12 @@ def render_host_files(
         FileInputs(
             host_name=host.name,
             address=host.address,
+            tunnel_ip=tunnel_ip(host.tunnel_address, host.address),
             transport_url=transport,
+            rabbit_options=rabbit_options,
             network=network,
+            services=services,
+            metadata_secret=pw.metadata,
             overrides_for=lambda path: for_file(overrides, path),
             facts=dict(facts or {}),
         )

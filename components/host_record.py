@@ -14,11 +14,13 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 
 import pulumi
 
-from .drift import CONNECTION, FILE_KEYS, REVISION, REVISIONS, RUNNING, SECRET_CHANGES, file_properties, reads
+from .drift import (
+    CONNECTION, FILE_KEYS, REVISION, REVISIONS, RUNNING, SECRET_CHANGES, file_properties, reads, repair_arguments, repair_trigger,
+)
 from .host_files import HostFiles, Passwords
 from .host_state import HostFileResource, HostServicesResource
 from .masking import FileRecord, Sentinels, mask_files
-from .render import NOVA_MIGRATION_FILES, ManagedFile
+from .render import NOVA_MIGRATION_FILES, ManagedFile, content_hash
 
 # render(address, passwords, overrides) -> the host's files (compute_host.StepContext.render).
 Render = Callable[[str, Passwords, Mapping[str, Any]], HostFiles]
@@ -36,22 +38,26 @@ def record_files(
     """The host's files, masked. When the overrides are a secret (one was set with --secret), every
     override value is masked: which of them is the secret is not known here."""
     s = Sentinels()
-    # The same optional passwords as the real rendering (nova talks to neutron as itself without
-    # one); the migration key cannot be rendered from a stand-in (masking.py masks that file whole).
-    stand_in_pw = Passwords(s.new(), s.new(), s.new() if pw.neutron else None, None)
+    # The same optional secrets as the real rendering (nova talks to neutron as itself without its
+    # password); the migration key cannot be rendered from a stand-in (masking.py masks that file whole).
+    stand_in_pw = Passwords(s.new(), s.new(), s.new() if pw.neutron else None, None, s.new() if pw.metadata else None)
     stand_in_overrides = s.overrides(overrides) if overrides_secret else overrides
     real = with_readers(render(address, pw, overrides))
     stand_in = with_readers(render(address, stand_in_pw, stand_in_overrides))
-    secrets = [pw.rabbit, pw.nova, pw.neutron or "", pw.migration_key or ""]
+    secrets = [pw.rabbit, pw.nova, pw.neutron or "", pw.migration_key or "", pw.metadata or ""]
     if overrides_secret:
         secrets += [str(v) for sections in overrides.values() for options in sections.values() for v in options.values()]
     return mask_files(real, stand_in, secrets)
 
 
-def file_layout(render: Render, with_neutron_password: bool, with_migration_key: bool) -> list[tuple[str, str]]:
+def file_layout(
+    render: Render, with_neutron_password: bool, with_migration_key: bool, with_metadata_secret: bool = False
+) -> list[tuple[str, str]]:
     """(reader, path) of every file the host's records hold, in the order the files are written."""
     s = Sentinels()
-    files = render(PLACEHOLDER_ADDRESS, Passwords(s.new(), s.new(), s.new() if with_neutron_password else None), {})
+    pw = Passwords(s.new(), s.new(), s.new() if with_neutron_password else None, None,
+                   s.new() if with_metadata_secret else None)
+    files = render(PLACEHOLDER_ADDRESS, pw, {})
     layout = [(reader, f.path) for reader, f in with_readers(files)]
     return layout + ([("", p) for p in NOVA_MIGRATION_FILES] if with_migration_key else [])
 
@@ -124,3 +130,31 @@ class HostRecord(pulumi.ComponentResource):
         return pulumi.Output.all(getattr(self.services, REVISIONS), *own).apply(
             lambda v: int((v[0] or {}).get(service) or 0) + sum(int(r or 0) for r in v[1:]))
 
+
+# --- the step table's side (compute_host.StepContext) -----------------------------------------
+
+
+def host_record(ctx: Any, name: str, opts: pulumi.ResourceOptions) -> HostRecord:
+    """The records row of the host that `ctx` (a compute_host.StepContext) describes."""
+    a = ctx.args
+    records = ctx.rendered(lambda addr, pw, overrides, secret, facts: record_files(
+        lambda ad, p, ov: ctx.render(ad, p, ov, facts), addr, pw, overrides, secret))
+    layout = file_layout(ctx.render, a.neutron_password is not None, a.nova_migration_key is not None,
+                         a.metadata_secret is not None)
+    connection = dict(host=ctx.address, port=a.ssh.port, user=a.ssh.user, privateKey=a.ssh.private_key, hostKey=a.host_key)
+    unmasked = pulumi.Output.all(ctx.address, ctx.facts_stdout)
+    return HostRecord(name, a.host_name, records, unmasked, layout, ctx.services, connection, opts)
+
+
+def config_repair(record: Optional[pulumi.Resource]) -> pulumi.Input:
+    """The config step's `--repair N` once a refresh found one of its files drifted (nothing before,
+    nor where a table has no records row: the step stays as it was)."""
+    return record.files_repairs().apply(repair_arguments) if isinstance(record, HostRecord) else ()
+
+
+def restart_trigger(files: pulumi.Output[HostFiles], record: Optional[pulumi.Resource], service: str) -> pulumi.Output[str]:
+    """A restart's trigger: the hash of the service's files, and its repairs once a refresh found the
+    service or one of its files drifted (a secret: the hash is of secrets)."""
+    repairs = record.service_repairs(service) if isinstance(record, HostRecord) else None
+    return pulumi.Output.secret(pulumi.Output.all(files, repairs).apply(
+        lambda v: repair_trigger(content_hash(v[0].of(service)), v[1])))

@@ -17,7 +17,7 @@ from pathlib import PurePosixPath
 from typing import Any, Mapping
 
 from .config.fields import control_characters
-from .network import CONFIG_FILES as NETWORK_FILES
+from .network import BACKENDS, DEFAULT
 from .render import NOVA_COMPUTE_CONF, NOVA_CONF
 
 # Overrides of one file: section -> key -> value as written to the file.
@@ -25,8 +25,16 @@ FileOverrides = dict[str, dict[str, str]]
 # All overrides: file name -> FileOverrides.
 Overrides = dict[str, FileOverrides]
 
-# The files an override may name, by their name on the host.
-FILES: dict[str, str] = {PurePosixPath(p).name: p for p in (NOVA_CONF, NOVA_COMPUTE_CONF, *NETWORK_FILES)}
+
+
+def files_for(backend: str) -> dict[str, str]:
+    """The files an override may name with a network backend, by their name on the host: nova's and
+    that backend's (an override of another backend's file would change nothing)."""
+    return {PurePosixPath(p).name: p for p in (NOVA_CONF, NOVA_COMPUTE_CONF, *BACKENDS[backend].config_files)}
+
+
+# With the default backend (Linux bridge, the tutorial's).
+FILES = files_for(DEFAULT)
 
 _RABBIT = (
     "novalab builds it from services.rabbitHost, rabbitPort, rabbitUser and the secret rabbitPassword "
@@ -53,6 +61,12 @@ REFUSED: dict[tuple[str, str, str], str] = {
     ("nova-compute.conf", "libvirt", "virt_type"): (
         "set computeHosts[].virtType: it also picks the package (nova-compute-qemu or -kvm) and the "
         "/dev/kvm precheck"
+    ),
+    # nova keeps the compute node's id in state_path since 2023.1 (compute_id), and refuses to start
+    # when it changes under it: https://docs.openstack.org/nova/latest/admin/compute-node-identification.html
+    ("nova.conf", "DEFAULT", "state_path"): (
+        "nova-compute keeps the compute node's id (compute_id) there and would not start with it moved; "
+        "it stays /var/lib/nova"
     ),
 }
 
@@ -93,17 +107,18 @@ def _scalar_text(value: Any) -> str | None:
     return None
 
 
-def override_problems(base: str, value: Any) -> list[str]:
+def override_problems(base: str, value: Any, backend: str = DEFAULT) -> list[str]:
     """Every problem of one configOverrides value, each naming the option by its config path and
     saying what is expected. No message shows a value."""
+    files = files_for(backend if backend in BACKENDS else DEFAULT)
     if value is None:
         return []
     if not isinstance(value, Mapping):
-        return [f"{base}: expected {SHAPE} with <file> one of {', '.join(FILES)}"]
+        return [f"{base}: expected {SHAPE} with <file> one of {', '.join(files)}"]
     problems: list[str] = []
     for file, sections in value.items():
-        if file not in FILES:
-            problems.append(f'{option_path(base, str(file))}: unknown file; expected one of {", ".join(FILES)}')
+        if file not in files:
+            problems.append(f'{option_path(base, str(file))}: unknown file; expected one of {", ".join(files)}')
             continue
         if not isinstance(sections, Mapping):
             problems.append(f"{option_path(base, file)}: expected {{<section>: {{<key>: <value>}}}}")

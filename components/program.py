@@ -17,7 +17,6 @@ from .config import (
     load_stack_config,
 )
 from .flavors import Flavors, flavor_ref
-from .network import backend_of
 from .placement import HostPlacement
 from .servers import Server, ServerArgs
 
@@ -161,6 +160,8 @@ def host_args(cfg: StackConfig, index: int, host: ComputeHostConfig, ssh: SshAcc
         nova_password=secret(cfg.nova_service_password),
         neutron_password=secret(cfg.neutron_service_password),
         nova_migration_key=secret(cfg.nova_migration_ssh_key),
+        metadata_secret=secret(cfg.metadata_proxy_shared_secret),
+        tunnel_address=host.tunnel_address,
         config_overrides=pulumi.Output.secret(overrides) if overrides_secret else overrides,
         gate_timeout_seconds=cfg.rollout.gate_timeout_seconds,
         after=after,
@@ -189,10 +190,6 @@ def run(base_dir: Optional[Path] = None) -> dict:
     base_dir = base_dir or Path.cwd()
     try:
         cfg = load_stack_config()
-        try:
-            backend_of(cfg.network)  # the config knows backends this version may not implement yet
-        except ValueError as e:
-            raise ConfigError([str(e)]) from None
         ssh_key = resolve_ssh_private_key(cfg, base_dir)
         public_key = read_public_key(cfg, base_dir)
     except ConfigError as e:

@@ -122,6 +122,8 @@ class NovaComputeSettings:
     neutron: ServiceAuth  # who nova talks to neutron as
     region: str
     neutron_url: Optional[str] = None
+    # [oslo_messaging_rabbit]: the queue types every service on the vhost declares (messaging.py).
+    rabbit_options: tuple[tuple[str, str], ...] = ()
 
 
 def render_nova_conf(s: NovaComputeSettings, overrides: Optional[SectionOverrides] = None) -> str:
@@ -168,6 +170,8 @@ def render_nova_conf(s: NovaComputeSettings, overrides: Optional[SectionOverride
         ),
         ("oslo_concurrency", [("lock_path", "/var/lib/nova/tmp")]),
     ]
+    if s.rabbit_options:
+        sections.append(("oslo_messaging_rabbit", list(s.rabbit_options)))
     return HEADER + render_ini(sections, overrides)
 
 

@@ -117,7 +117,7 @@ TABLE = (
     Step(
         "controller",
         CONTROLLER,
-        create=(Run("precheck_controller.sh", V.host_name),),
+        create=(Run("precheck_controller.sh", V.host_name, V.controller_checks),),
         stdin=V.clouds_yaml,
         delete=(Run("decommission_compute_host.sh", "forget", V.host_name),),
         depends_on=(PREVIOUS_BATCH,),
@@ -129,7 +129,7 @@ TABLE = (
         create=(
             Run("precheck_host.sh", V.host_name, V.virt_type, V.bridge_interface, V.address, V.rabbit_host,
                 V.rabbit_port),
-            Run("install_packages.sh", V.packages),
+            Run("install_packages.sh", V.package_checks, V.packages),
         ),
         logging=STDOUT_AND_STDERR,
     ),

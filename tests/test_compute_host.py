@@ -189,7 +189,10 @@ def test_leaving_the_stack_drains_the_host_stops_its_services_then_forgets_it(on
     assert config["delete"].endswith("restart_service.sh --stop nova-compute neutron-linuxbridge-agent")
     controller = one.mocks.named("compute-1-controller").inputs
     assert controller["delete"].endswith("decommission_compute_host.sh forget compute-1")
-    assert controller["create"].endswith("precheck_controller.sh compute-1")
+    # The controller step also refuses the Linux bridge agent on clouds of 2025.1 or later, and a queue
+    # type the controller's services do not declare.
+    assert "precheck_controller.sh compute-1 --refuse-from-microversion 2.100 " in controller["create"]
+    assert controller["create"].endswith("--rabbit-queues classic")
     assert unwrap(controller["stdin"])[1]  # nova's credentials, as a secret, for both its commands
     for step in ("packages", "bridge", "restart-nova-compute", "restart-l2-agent"):
         assert "delete" not in one.mocks.named(f"compute-1-{step}").inputs, step  # packages and files stay

@@ -136,3 +136,19 @@ def test_a_repair_reruns_the_config_step_and_restarts_only_the_service_concerned
     assert d.mocks.named("compute-2-config").inputs["create"] == script_command("write_files.sh")
     for step in ("restart-nova-compute", "restart-l2-agent"):
         assert trigger(d, f"compute-2-{step}") == trigger(base, f"compute-2-{step}")
+
+
+@pytest.mark.parametrize("backend, agent_file", [
+    ("ovn", "/etc/neutron/neutron_ovn_metadata_agent.ini"),
+    ("openvswitch", "/etc/neutron/plugins/ml2/openvswitch_agent.ini"),
+])
+def test_every_network_backend_gets_records_of_its_own_files(backend, agent_file):
+    cfg = dev_config(network={"backend": backend}, **{"novalab:metadataProxySharedSecret": "metadata-s3cret"})
+    d = deploy(cfg, secret_keys=["metadataProxySharedSecret"])
+    names = {r.name for r in d.mocks.of_type(HOST_FILE)}
+    assert record_name("compute-1", agent_file) in names and record_name("compute-1", NOVA_CONF) in names
+    services = reveal(d.mocks.named("compute-1-services").inputs)
+    assert "nova-compute" in services and len([k for k in services if k not in ("connection",)]) >= 2
+    for name in names:
+        text = reveal(d.mocks.named(name).inputs)["text"]
+        assert "metadata-s3cret" not in text and SECRETS["novalab:rabbitPassword"] not in text

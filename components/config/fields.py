@@ -82,6 +82,19 @@ def check_ip(value: str) -> str:
     return str(address)
 
 
+def check_interface(value: str) -> str:
+    """An address with its network prefix (`10.77.2.21/24`), as `ip addr` takes it, normally spelled."""
+    if "/" not in value:
+        raise BadValue("{value} has no prefix; expected an address with its network's, e.g. 10.0.1.20/24", value)
+    try:
+        interface = ipaddress.ip_interface(value)
+    except ValueError:
+        raise BadValue("{value} is not an address with a prefix; expected e.g. 10.0.1.20/24", value) from None
+    if interface.ip == interface.network.network_address and interface.network.num_addresses > 1:
+        raise BadValue("{value} is its network's own address; expected a host's address in it", value)
+    return str(interface)
+
+
 def _host_or_ip(value: str) -> str:
     try:
         return check_ip(value)
@@ -225,6 +238,7 @@ Int = Annotated[int, BeforeValidator(_not_bool)]
 Port = Annotated[int, BeforeValidator(_not_bool), Field(ge=1, le=65535)]
 Hostname = Annotated[str, AfterValidator(_hostname)]
 IpAddress = Annotated[str, AfterValidator(check_ip)]
+IpInterface = Annotated[str, AfterValidator(check_interface)]
 HostOrIp = Annotated[str, AfterValidator(_host_or_ip)]
 IfName = Annotated[str, AfterValidator(_ifname)]
 HttpUrl = Annotated[str, AfterValidator(_http_url)]

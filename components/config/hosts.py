@@ -11,7 +11,8 @@ from pydantic.alias_generators import to_camel
 from ..messaging import RABBIT_QUEUES
 from ..ssh_keys import openssh_public_key
 from .fields import (
-    FilePath, GlanceServer, HostKey, HostOrIp, Hostname, HttpUrl, IfName, Int, IpAddress, Name, OvsdbRemote,
+    FilePath, GlanceServer, HostKey, HostOrIp, Hostname, HttpUrl, IfName, Int, IpAddress, IpInterface, Name,
+    OvsdbRemote,
     PosixUser, Port, Text, control_characters,
 )
 from .report import Loc, rule_errors
@@ -77,6 +78,7 @@ def controller_services(address: str, backend: str = "linuxbridge") -> dict[str,
     }
     if backend == "ovn":
         out["ovnSouthbound"] = f"tcp:{host}:{OVN_SOUTHBOUND_PORT}"
+        out["novaMetadataHost"] = address  # the metadata agent on each compute host proxies to it
     return out
 
 
@@ -91,6 +93,7 @@ class ServicesConfig(Model):
     novncproxy_base_url: HttpUrl
     neutron_url: Optional[HttpUrl] = None
     ovn_southbound: Optional[OvsdbRemote] = None  # network.backend ovn only
+    nova_metadata_host: Optional[HostOrIp] = None  # network.backend ovn only: nova's metadata API
     region: Name = "RegionOne"
     service_project: Annotated[Name, Field(max_length=64)] = "service"  # keystone's limit for project names
     nova_user: Name = "nova"
@@ -112,6 +115,10 @@ class ComputeHostConfig(Model):
     virt_type: Literal["qemu", "kvm"]
     host_key: Optional[HostKey] = None
     host_key_from: Optional[StackOutputRef] = None
+    # The host's tunnel endpoint with its prefix (kolla's tunnel_interface address), for the Open vSwitch
+    # backends: put on the provider bridge, since OVS's userspace datapath tunnels only from an address
+    # on one of its bridges. Unset: the management address (on the kernel datapath only).
+    tunnel_address: Optional[IpInterface] = None
     # {<file>: {<section>: {<key>: <value>}}} as given; checked (overrides.override_problems) by the
     # stack's rules, which name each bad option by its path.
     config_overrides: Any = None

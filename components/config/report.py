@@ -13,6 +13,7 @@ from .fields import BadValue
 # Keys that hold secrets: set them with `pulumi config set --secret`, never in plain text.
 SECRET_KEYS = (
     "rabbitPassword", "novaServicePassword", "neutronServicePassword", "sshPrivateKey", "novaMigrationSshKey",
+    "metadataProxySharedSecret",
 )
 
 Loc = tuple[Union[str, int], ...]

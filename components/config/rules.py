@@ -51,9 +51,10 @@ def uniqueness(cfg: Any) -> Problems:
 
 
 def overrides(cfg: Any) -> Problems:
-    lines = override_problems("configOverrides", known(cfg, "config_overrides"))
+    backend = known(known(cfg, "network"), "backend", "linuxbridge")
+    lines = override_problems("configOverrides", known(cfg, "config_overrides"), backend)
     for i, host in _listed(known(cfg, "compute_hosts")):
-        lines += override_problems(f"computeHosts[{i}].configOverrides", known(host, "config_overrides"))
+        lines += override_problems(f"computeHosts[{i}].configOverrides", known(host, "config_overrides"), backend)
     return [((), Line(line)) for line in lines]
 
 
@@ -111,10 +112,27 @@ def access(cfg: Any) -> Problems:
 
 def network(cfg: Any) -> Problems:
     backend = known(known(cfg, "network"), "backend", "linuxbridge")
-    if backend != "ovn" and known(known(cfg, "services"), "ovn_southbound") is not None:
-        return [(("services", "ovnSouthbound"), ValueError(
-            f"is only used with network.backend ovn (the stack's backend is {backend}); remove it"))]
-    return []
+    problems: Problems = []
+    for key, field in (("ovnSouthbound", "ovn_southbound"), ("novaMetadataHost", "nova_metadata_host")):
+        if backend != "ovn" and known(known(cfg, "services"), field) is not None:
+            problems.append((("services", key), ValueError(
+                f"is only used with network.backend ovn (the stack's backend is {backend}); remove it")))
+    if backend == "ovn" and known(cfg, "metadata_proxy_shared_secret") is None and known(cfg, "network") is not None:
+        problems.append((("metadataProxySharedSecret",), ValueError(
+            "network.backend ovn runs the metadata agent on every compute host, which signs with nova's "
+            "metadata secret: `pulumi config set --secret novalab:metadataProxySharedSecret` (the "
+            "controller's nova.conf [neutron] metadata_proxy_shared_secret)")))
+    hosts = _listed(known(cfg, "compute_hosts"))
+    if backend == "linuxbridge":
+        problems += [
+            (("computeHosts", i, "tunnelAddress"), ValueError(
+                "is for the Open vSwitch backends (ovn, openvswitch); the Linux bridge agent tunnels from "
+                "the host's address: remove it"))
+            for i, h in hosts if known(h, "tunnel_address") is not None
+        ]
+    problems += _duplicates("computeHosts", hosts, "tunnel_address", "tunnel address",
+                            lambda a: str(a).split("/")[0])
+    return problems
 
 
 RULES = (uniqueness, overrides, hosts, flavors, access, network)

@@ -64,6 +64,9 @@ class StackConfig(Model):
     ssh_private_key: Optional[SecretStr] = None
     # nova's SSH key between compute hosts: resize and cold migration copy the disk over it.
     nova_migration_ssh_key: Optional[MigrationKey] = None
+    # nova's metadata API trusts the metadata agents that sign with it (network.backend ovn: the agent
+    # runs on every compute host); the controller's [neutron] metadata_proxy_shared_secret.
+    metadata_proxy_shared_secret: Optional[Password] = None
 
     # Config keys the stack holds as secrets (`pulumi config set --secret`, with or without --path).
     _secret_keys: frozenset[str] = PrivateAttr(default=frozenset())

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional
 
+from ..releases import Release
 from ..render import ManagedFile, SectionOverrides
 from ..steps import Run, Step
 
@@ -31,11 +32,25 @@ class FileInputs:
     """What a backend's files are rendered from (plain values, inside an Output.apply)."""
 
     host_name: str  # the agents' `host`: the gate and the removal find them by it
-    address: str  # management address: tunnel endpoint
+    address: str  # management address
+    tunnel_ip: str  # the tunnel endpoint: computeHosts[].tunnelAddress without its prefix, else address
     transport_url: str  # the message bus, with its password
+    rabbit_options: tuple[tuple[str, str], ...]  # [oslo_messaging_rabbit] (messaging.py)
     network: Any  # the stack's NetworkConfig (physnet, bridge, tunnel_overlay, datapath_type, ...)
+    services: Any  # the stack's ServicesConfig (ovnSouthbound, novaMetadataHost, ...)
+    metadata_secret: Optional[str]  # metadataProxySharedSecret, when the stack has one
     overrides_for: Callable[[str], SectionOverrides]  # the operator's overrides of the file at a path
     facts: Mapping[str, str]  # `novalab-facts` of the row named by NetworkBackend.facts_from
+
+
+@dataclass(frozen=True)
+class Unavailable:
+    """Where a backend cannot run: from RELEASE on, told on the host by PACKAGE's candidate version
+    (before anything is installed) and on the controller by its compute API's microversion."""
+
+    release: Release
+    package: str
+    why: str  # names network.backend and the fix
 
 
 @dataclass(frozen=True)
@@ -51,18 +66,17 @@ class NetworkBackend:
     render_files: Callable[[FileInputs], Mapping[str, tuple[ManagedFile, ...]]]
     removal: tuple[Run, ...] = ()  # on the host when it leaves, after its agents stopped
     facts_from: Optional[str] = None  # a row whose last `novalab-facts` line the files depend on
+    unavailable: Optional[Unavailable] = None  # releases where it no longer exists
 
 
 def _backends() -> dict[str, NetworkBackend]:
-    from . import linuxbridge
+    from . import linuxbridge, openvswitch, ovn
 
-    return {b.name: b for b in (linuxbridge.BACKEND,)}
+    return {b.name: b for b in (linuxbridge.BACKEND, ovn.BACKEND, openvswitch.BACKEND)}
 
 
 BACKENDS = _backends()
 DEFAULT = "linuxbridge"
-# Every file a backend may render, for configOverrides.
-CONFIG_FILES = tuple(dict.fromkeys(p for b in BACKENDS.values() for p in b.config_files))
 
 
 def backend_of(network) -> NetworkBackend:

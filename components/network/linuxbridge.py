@@ -13,7 +13,8 @@ from typing import Optional
 
 from ..render import HEADER, ManagedFile, SectionOverrides, render_ini
 from ..steps import HOST, STDOUT_AND_STDERR, Computed, Run, Step, V
-from . import Agent, FileInputs, NetworkBackend
+from ..releases import release
+from . import Agent, FileInputs, NetworkBackend, Unavailable
 from .neutron import NEUTRON_CONF, render_neutron_conf
 
 AGENT = "neutron-linuxbridge-agent"
@@ -63,7 +64,7 @@ def render_bridge_stanza(bridge: str, interface: str) -> str:
 
 
 def render_files(i: FileInputs) -> dict[str, tuple[ManagedFile, ...]]:
-    neutron_conf = render_neutron_conf(i.host_name, i.transport_url, i.overrides_for(NEUTRON_CONF))
+    neutron_conf = render_neutron_conf(i.host_name, i.transport_url, i.overrides_for(NEUTRON_CONF), i.rabbit_options)
     net = i.network
     agent_ini = render_linuxbridge_agent_ini(
         net.physnet, net.bridge, i.address, net.tunnel_overlay, i.overrides_for(LINUXBRIDGE_AGENT_INI)
@@ -93,4 +94,12 @@ BACKEND = NetworkBackend(
     gate_agent_types=("Linux bridge agent",),
     config_files=(NEUTRON_CONF, LINUXBRIDGE_AGENT_INI),
     render_files=render_files,
+    # https://docs.openstack.org/releasenotes/neutron/2025.1.html ("linuxbridge ... removed"): Debian 13's
+    # neutron 26 still ships the agent's package, but not the code it runs.
+    unavailable=Unavailable(
+        release("epoxy"),
+        AGENT,
+        "network.backend linuxbridge: neutron 26 (OpenStack 2025.1) removed the Linux bridge agent; "
+        "set network.backend to ovn or openvswitch, whichever the cloud's neutron runs",
+    ),
 )

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 from ..render import HEADER, SectionOverrides, render_ini
 
 NEUTRON_CONF = "/etc/neutron/neutron.conf"
 
 
-def render_neutron_conf(host: str, transport: str, overrides: Optional[SectionOverrides] = None) -> str:
+def render_neutron_conf(
+    host: str,
+    transport: str,
+    overrides: Optional[SectionOverrides] = None,
+    rabbit_options: Sequence[tuple[str, str]] = (),
+) -> str:
     """/etc/neutron/neutron.conf for the L2 agent: the message bus, and how it becomes root.
 
     The agent runs as user neutron and reaches root through rootwrap; the distribution's own
@@ -29,6 +34,7 @@ def render_neutron_conf(host: str, transport: str, overrides: Optional[SectionOv
                 ],
             ),
             ("oslo_concurrency", [("lock_path", "/var/lib/neutron/tmp")]),
+            *([("oslo_messaging_rabbit", list(rabbit_options))] if rabbit_options else []),
         ],
         overrides,
     )

@@ -7,7 +7,16 @@
 # Prints the host's facts last (novalab-facts ...), which the component exports for the policy pack.
 set -euo pipefail
 
-[ "$#" -gt 0 ] || { echo "usage: $0 PACKAGE..." >&2; exit 2; }
+usage="usage: $0 [--refuse-from PACKAGE VERSION WHY] PACKAGE..."
+# --refuse-from: before anything is installed, refuse (saying WHY) when PACKAGE's candidate version is
+# VERSION or later: the release where what the stack asks for is gone (a backend's `unavailable`).
+refuse_pkg="" refuse_version="" refuse_why=""
+if [ "${1:-}" = --refuse-from ]; then
+  [ "$#" -ge 4 ] || { echo "$usage" >&2; exit 2; }
+  refuse_pkg=$2 refuse_version=$3 refuse_why=$4
+  shift 4
+fi
+[ "$#" -gt 0 ] || { echo "$usage" >&2; exit 2; }
 root=${NOVALAB_ROOT:-}  # overridable for tests only
 lock_timeout=${NOVALAB_DPKG_LOCK_TIMEOUT:-600}
 locks=("$root/var/lib/dpkg/lock-frontend" "$root/var/lib/dpkg/lock" "$root/var/lib/apt/lists/lock"
@@ -38,6 +47,19 @@ wait_for_locks() {
   done
 }
 
+refuse_unavailable() {
+  [ -n "$refuse_pkg" ] || return 0
+  local candidate
+  # apt-cache's deb822 record of the candidate (the version apt-get would install).
+  candidate=$(apt-cache show --no-all-versions "$refuse_pkg" 2>/dev/null | sed -n 's/^Version: //p' | head -n 1)
+  if [ -z "$candidate" ]; then
+    echo "note: no candidate for $refuse_pkg on $(hostname); not checked against its release"
+  elif dpkg --compare-versions "$candidate" ge "$refuse_version"; then
+    echo "refused on $(hostname), nothing installed: $refuse_pkg is $candidate here: $refuse_why" >&2
+    exit 1
+  fi
+}
+
 # dpkg keeps what it had not finished in updates/; apt refuses to run until `dpkg --configure -a`.
 recover_dpkg() {
   compgen -G "$root/var/lib/dpkg/updates/[0-9]*" >/dev/null || return 0
@@ -65,6 +87,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   wait_for_locks
   recover_dpkg
   apt-get update -q
+  refuse_unavailable
   # Should unattended-upgrades start again meanwhile, apt waits for dpkg's lock itself (apt >= 1.9.11).
   apt-get install "${apt_opts[@]}" -o DPkg::Lock::Timeout="$lock_timeout" "${missing[@]}"
 else
