@@ -90,7 +90,8 @@ fi
 ovs-vsctl set open . external_ids:system-id="$host" external_ids:hostname="$host"
 manager=ptcp:6640:127.0.0.1
 if ! ovs-vsctl get-manager | awk -v m="$manager" '$0 == m {found = 1} END {exit !found}'; then
-  ovs-vsctl -- --id=@m create Manager target="$manager" -- add Open_vSwitch . manager_options @m >/dev/null
+  # The value is ovsdb data, where an unquoted ':' ends a string: the quotes go to ovs-vsctl.
+  ovs-vsctl -- --id=@m create Manager "target=\"$manager\"" -- add Open_vSwitch . manager_options @m >/dev/null
   echo "OVSDB manager $manager"
 fi
 
