@@ -47,6 +47,13 @@ if ip -o addr show dev "$iface" | awk -v a="$mgmt" '{split($4, p, "/")} p[1] == 
   exit 1
 fi
 
+# On the provider bridge, the management address would sit on a second interface of its network,
+# and the host's own SSH session could leave that way.
+if [ -n "$tunnel" ] && [ "${tunnel%/*}" = "$mgmt" ]; then
+  echo "computeHosts[].tunnelAddress $tunnel is the management address of $(hostname); it goes on $bridge and needs one of its own on the VM network (or leave it unset: the kernel datapath tunnels from the management address)" >&2
+  exit 1
+fi
+
 if [ -z "$datapath" ]; then
   if [ -d /sys/module/openvswitch ] || modprobe -q openvswitch 2>/dev/null; then
     datapath=system
