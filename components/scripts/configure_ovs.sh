@@ -119,6 +119,11 @@ fi
 # The tunnel address at boot (OVS keeps the bridge and its ports in its own database).
 stanza=$etc/network/interfaces.d/$bridge
 mkdir -p "$etc/network/interfaces.d"
+# The address novalab put on the bridge before (its stanza says which): it goes when it changed.
+previous=""
+if [ -f "$stanza" ] && grep -q '^# Managed by novalab' "$stanza"; then
+  previous=$(sed -n 's/^ *address //p' "$stanza")
+fi
 tmp=$(mktemp "$etc/network/interfaces.d/.$bridge.XXXXXX")
 trap 'rm -f "$tmp"' EXIT
 cat > "$tmp"
@@ -128,6 +133,9 @@ elif ! cmp -s "$tmp" "$stanza"; then
   chmod 0644 "$tmp"
   mv -f "$tmp" "$stanza"
   echo "wrote $stanza"
+fi
+if [ -n "$previous" ] && [ "$previous" != "$tunnel" ] && ip addr del "$previous" dev "$bridge" 2>/dev/null; then
+  echo "removed the former tunnel address $previous from $bridge"
 fi
 
 if [ -n "$ovn_remote" ]; then
