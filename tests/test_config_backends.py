@@ -194,3 +194,17 @@ def test_a_management_address_is_no_tunnel_address():
                for p in problems)
     assert any(p.startswith("computeHosts[2].tunnelAddress: '10.0.0.20/16' is the management address of computeHosts[0];")
                for p in problems)
+
+
+@pytest.mark.parametrize("backend, file, section, key, instead", [
+    ("ovn", "neutron_ovn_metadata_agent.ini", "ovn", "ovn_sb_connection", "services.ovnSouthbound"),
+    ("ovn", "neutron_ovn_metadata_agent.ini", "DEFAULT", "metadata_proxy_shared_secret", "metadataProxySharedSecret"),
+    ("openvswitch", "openvswitch_agent.ini", "ovs", "datapath_type", "network.datapathType"),
+    ("openvswitch", "openvswitch_agent.ini", "ovs", "local_ip", "computeHosts[].tunnelAddress"),
+])
+def test_an_override_of_what_the_bridge_step_also_sets_is_refused_naming_the_key(backend, file, section, key, instead):
+    # The agent would disagree with what the bridge step made (ovn-controller's southbound DB, the
+    # bridge's datapath, the address on the bridge), or a secret would sit in plain config.
+    problems = config_problems(ovn(network={"backend": backend}, configOverrides={file: {section: {key: "x"}}}))
+    assert len(problems) == 1 and problems[0].startswith(f'configOverrides["{file}"].{section}.{key}: refused, ')
+    assert instead in problems[0]
