@@ -93,15 +93,19 @@ def test_ovn_services_are_refused_with_another_backend_and_not_defaulted(backend
 @pytest.mark.parametrize("backend", ["ovn", "openvswitch"])
 def test_a_tunnel_address_is_an_address_with_its_prefix_normally_spelled(backend):
     hosts = [host(tunnelAddress="10.77.2.21/24"), host("compute-2", "10.0.0.21", tunnelAddress="fd00:77:0:0::0022/64"),
-             host("compute-3", "10.0.0.22", tunnelAddress="10.77.2.23/255.255.255.0"), host("compute-4", "10.0.0.23")]
+             host("compute-3", "10.0.0.22", tunnelAddress="10.77.2.23/255.255.255.0"), host("compute-4", "10.0.0.23"),
+             host("compute-5", "10.0.0.24", tunnelAddress="10.77.9.0/31"), host("compute-6", "10.0.0.25",
+                                                                              tunnelAddress="10.77.9.3/32")]
     cfg = parse(ovn(network={"backend": backend}, computeHosts=hosts))
-    assert [h.tunnel_address for h in cfg.compute_hosts] == ["10.77.2.21/24", "fd00:77::22/64", "10.77.2.23/24", None]
+    assert [h.tunnel_address for h in cfg.compute_hosts] == [
+        "10.77.2.21/24", "fd00:77::22/64", "10.77.2.23/24", None, "10.77.9.0/31", "10.77.9.3/32"]
 
 
 @pytest.mark.parametrize("value, problem", [
     ("10.77.2.21", "'10.77.2.21' has no prefix; expected an address with its network's, e.g. 10.0.1.20/24"),
     ("10.77.2.0/24", "'10.77.2.0/24' is its network's own address; expected a host's address in it"),
     ("fd00:77::/64", "'fd00:77::/64' is its network's own address; expected a host's address in it"),
+    ("10.77.2.255/24", "'10.77.2.255/24' is its network's broadcast address; expected a host's address in it"),
     ("10.77.2.21/33", "'10.77.2.21/33' is not an address with a prefix; expected e.g. 10.0.1.20/24"),
     ("eth2/24", "'eth2/24' is not an address with a prefix; expected e.g. 10.0.1.20/24"),
 ])
