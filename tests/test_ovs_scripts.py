@@ -574,6 +574,7 @@ def test_the_controller_step_refuses_queue_types_the_controllers_nova_does_not_d
     result = run("precheck_controller.sh", "compute-1", "--rabbit-queues", stack, stdin=CLOUDS, env=env)
     if fix is None:
         assert result.returncode == 0, result.stderr
+        assert ("note: no readable" in result.stdout) == (nova_conf is None)  # said when it was not checked
     else:
         assert result.returncode == 1
         assert (f"refused for compute-1: the controller's nova declares {fix} queues on RabbitMQ, and every service "
