@@ -16,6 +16,8 @@
 # - with --ovn-remote: the OVN chassis settings (ovn-controller reads them live) and ovn-controller.
 # Idempotent: what is already so is left alone. Prints `novalab-facts datapath_type=...` last.
 set -euo pipefail
+# shellcheck source=lib/ifupdown.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/ifupdown.sh"
 
 usage="usage: $0 HOST BRIDGE INTERFACE MANAGEMENT_ADDRESS --manager TARGET [--overlay O] [--datapath D] [--tunnel-address IP/PREFIX] [--ovn-remote R --physnet P]"
 [ "$#" -ge 4 ] || { echo "$usage" >&2; exit 2; }
@@ -118,24 +120,10 @@ if [ -n "$tunnel" ]; then
   tunnel_ip=${tunnel%/*}
   ip addr replace "$tunnel" dev "$bridge"
 fi
-# The tunnel address at boot (OVS keeps the bridge and its ports in its own database).
-stanza=$etc/network/interfaces.d/$bridge
-mkdir -p "$etc/network/interfaces.d"
-# The address novalab put on the bridge before (its stanza says which): it goes when it changed.
-previous=""
-if [ -f "$stanza" ] && grep -q '^# Managed by novalab' "$stanza"; then
-  previous=$(sed -n 's/^ *address //p' "$stanza")
-fi
-tmp=$(mktemp "$etc/network/interfaces.d/.$bridge.XXXXXX")
-trap 'rm -f "$tmp"' EXIT
-cat > "$tmp"
-if [ ! -s "$tmp" ]; then
-  if [ -f "$stanza" ] && grep -q '^# Managed by novalab' "$stanza"; then rm -f "$stanza"; echo "removed $stanza"; fi
-elif ! cmp -s "$tmp" "$stanza"; then
-  chmod 0644 "$tmp"
-  mv -f "$tmp" "$stanza"
-  echo "wrote $stanza"
-fi
+# The tunnel address at boot (OVS keeps the bridge and its ports in its own database), and the one
+# novalab put on the bridge before: it goes when it changed.
+previous=$(stanza_value "$etc/network" "$bridge" address)
+persist_stanza "$etc/network" "$bridge"
 if [ -n "$previous" ] && [ "$previous" != "$tunnel" ] && ip addr del "$previous" dev "$bridge" 2>/dev/null; then
   echo "removed the former tunnel address $previous from $bridge"
 fi
