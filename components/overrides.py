@@ -62,6 +62,20 @@ REFUSED: dict[tuple[str, str, str], str] = {
         "set computeHosts[].virtType: it also picks the package (nova-compute-qemu or -kvm) and the "
         "/dev/kvm precheck"
     ),
+    # The Open vSwitch backends' agents must agree with what the bridge step made on the host.
+    ("neutron_ovn_metadata_agent.ini", "ovn", "ovn_sb_connection"): (
+        "it is the southbound database ovn-controller registers the chassis in: set services.ovnSouthbound"
+    ),
+    ("neutron_ovn_metadata_agent.ini", "DEFAULT", "metadata_proxy_shared_secret"): (
+        "set the secret metadataProxySharedSecret (`pulumi config set --secret`)"
+    ),
+    ("openvswitch_agent.ini", "ovs", "datapath_type"): (
+        "the bridge step makes the provider bridge with the datapath it runs, and the agent's bridges must "
+        "use the same: set network.datapathType"
+    ),
+    ("openvswitch_agent.ini", "ovs", "local_ip"): (
+        "the bridge step puts the tunnel endpoint on the provider bridge: set computeHosts[].tunnelAddress"
+    ),
     # nova keeps the compute node's id in state_path since 2023.1 (compute_id), and refuses to start
     # when it changes under it: https://docs.openstack.org/nova/latest/admin/compute-node-identification.html
     ("nova.conf", "DEFAULT", "state_path"): (

@@ -90,8 +90,12 @@ def check_interface(value: str) -> str:
         interface = ipaddress.ip_interface(value)
     except ValueError:
         raise BadValue("{value} is not an address with a prefix; expected e.g. 10.0.1.20/24", value) from None
-    if interface.ip == interface.network.network_address and interface.network.num_addresses > 1:
+    net = interface.network
+    point_to_point = net.prefixlen >= net.max_prefixlen - 1  # /31, /32 (RFC 3021): every address a host's
+    if not point_to_point and interface.ip == net.network_address:
         raise BadValue("{value} is its network's own address; expected a host's address in it", value)
+    if not point_to_point and net.version == 4 and interface.ip == net.broadcast_address:
+        raise BadValue("{value} is its network's broadcast address; expected a host's address in it", value)
     return str(interface)
 
 

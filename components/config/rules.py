@@ -132,6 +132,31 @@ def network(cfg: Any) -> Problems:
         ]
     problems += _duplicates("computeHosts", hosts, "tunnel_address", "tunnel address",
                             lambda a: str(a).split("/")[0])
+    return problems + tunnel_addresses(cfg, hosts)
+
+
+def tunnel_addresses(cfg: Any, hosts: list[tuple[int, Any]]) -> Problems:
+    """A tunnel address goes on the provider bridge: never a management address (the host's SSH
+    session could leave by the bridge), and required where the userspace datapath must tunnel."""
+    net = known(cfg, "network")
+    problems: Problems = []
+    owners = {known(h, "address"): f"computeHosts[{i}]" for i, h in hosts if known(h, "address") is not None}
+    controller = known(known(cfg, "controller"), "address")
+    if controller is not None:
+        owners.setdefault(controller, "the controller")
+    for i, h in hosts:
+        tunnel = known(h, "tunnel_address")
+        if tunnel is not None and (owner := owners.get(tunnel.split("/")[0])):
+            problems.append((("computeHosts", i, "tunnelAddress"), BadValue(
+                f"{{value}} is the management address of {owner}; the tunnel endpoint goes on network.bridge and "
+                "needs an address of its own (or leave tunnelAddress unset: the kernel datapath tunnels from the "
+                "management address)", tunnel)))
+        overlay = known(net, "tunnel_overlay")
+        if tunnel is None and known(net, "datapath_type") == "netdev" and overlay not in (None, "none"):
+            problems.append((("computeHosts", i, "tunnelAddress"), ValueError(
+                f"network.datapathType netdev tunnels ({overlay}) only from an address on one of Open vSwitch's "
+                "bridges: set an address with its prefix on the VM network (e.g. 10.0.1.20/24), which novalab puts "
+                f"on network.bridge {known(net, 'bridge')}")))
     return problems
 
 

@@ -20,9 +20,11 @@ from ..steps import HOST, STDOUT_AND_STDERR, Computed, Run, Step, V
 
 PACKAGES = ("openvswitch-switch", "ifupdown")
 DATAPATH_FACT = "datapath_type"
-# os-vif and the agents reach ovsdb-server here (os-vif's own default, [os_vif_ovs] ovsdb_connection).
-OVSDB_MANAGER = "ptcp:6640:127.0.0.1"
-OVSDB_CONNECTION = "tcp:127.0.0.1:6640"
+# os-vif and the agents reach ovsdb-server here (os-vif's own default, [os_vif_ovs] ovsdb_connection):
+# the manager configure_ovs.sh adds listens where the agents' files connect.
+OVSDB_ADDRESS, OVSDB_PORT = "127.0.0.1", 6640
+OVSDB_MANAGER = f"ptcp:{OVSDB_PORT}:{OVSDB_ADDRESS}"
+OVSDB_CONNECTION = f"tcp:{OVSDB_ADDRESS}:{OVSDB_PORT}"
 
 
 def tunnel_ip(tunnel_address: Optional[str], address: str) -> str:
@@ -52,7 +54,7 @@ def render_bridge_stanza(bridge: str, tunnel_address: Optional[str]) -> str:
 def bridge_options(c: Any) -> list[str]:
     """configure_ovs.sh's options from the host's StepContext (the backend adds its own)."""
     net = c.args.network
-    opts = ["--overlay", net.tunnel_overlay]
+    opts = ["--manager", OVSDB_MANAGER, "--overlay", net.tunnel_overlay]
     if net.datapath_type:
         opts += ["--datapath", net.datapath_type]
     if c.args.tunnel_address:

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Tutorial "Network configuration" for the Open vSwitch backends (ovn, openvswitch): the tutorial's br100
 # becomes an OVS provider bridge on the host's VM-network NIC.
-# Usage: configure_ovs.sh HOST BRIDGE INTERFACE MANAGEMENT_ADDRESS [--overlay vxlan|geneve|none]
-#          [--datapath system|netdev] [--tunnel-address IP/PREFIX] [--ovn-remote REMOTE --physnet NAME]
+# Usage: configure_ovs.sh HOST BRIDGE INTERFACE MANAGEMENT_ADDRESS --manager TARGET
+#          [--overlay vxlan|geneve|none] [--datapath system|netdev] [--tunnel-address IP/PREFIX]
+#          [--ovn-remote REMOTE --physnet NAME]
 #   (stdin: the interfaces.d stanza that puts the tunnel address on the bridge at boot, or nothing)
 # - Open vSwitch runs, with HOST as its system-id (kept in system-id.conf: Debian's init script
 #   otherwise sets a random one at every start, and OVN would see a second chassis) and the OVSDB
-#   manager os-vif and the agents use;
+#   manager TARGET os-vif and the agents connect to;
 # - the datapath: --datapath, else `system` where the openvswitch kernel module loads and `netdev`
 #   (userspace) where it does not, said on stdout. netdev tunnels only from an address on one of its
 #   bridges (docs.openvswitch.org howto/userspace-tunneling), so with an overlay it needs
@@ -15,15 +16,18 @@
 # - with --ovn-remote: the OVN chassis settings (ovn-controller reads them live) and ovn-controller.
 # Idempotent: what is already so is left alone. Prints `novalab-facts datapath_type=...` last.
 set -euo pipefail
+# shellcheck source=lib/ifupdown.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/ifupdown.sh"
 
-usage="usage: $0 HOST BRIDGE INTERFACE MANAGEMENT_ADDRESS [--overlay O] [--datapath D] [--tunnel-address IP/PREFIX] [--ovn-remote R --physnet P]"
+usage="usage: $0 HOST BRIDGE INTERFACE MANAGEMENT_ADDRESS --manager TARGET [--overlay O] [--datapath D] [--tunnel-address IP/PREFIX] [--ovn-remote R --physnet P]"
 [ "$#" -ge 4 ] || { echo "$usage" >&2; exit 2; }
 host=$1 bridge=$2 iface=$3 mgmt=$4
 shift 4
-overlay=none datapath="" tunnel="" ovn_remote="" physnet=""
+manager="" overlay=none datapath="" tunnel="" ovn_remote="" physnet=""
 while [ "$#" -gt 0 ]; do
   [ "$#" -ge 2 ] || { echo "$usage" >&2; exit 2; }
   case "$1" in
+    --manager) manager=$2 ;;
     --overlay) overlay=$2 ;;
     --datapath) datapath=$2 ;;
     --tunnel-address) tunnel=$2 ;;
@@ -33,6 +37,7 @@ while [ "$#" -gt 0 ]; do
   esac
   shift 2
 done
+[ -n "$manager" ] || { echo "$usage" >&2; exit 2; }
 etc=${NOVALAB_ETC:-/etc}  # overridable for tests only
 ovn_ctl=${NOVALAB_OVN_CTL:-/usr/share/ovn/scripts/ovn-ctl}
 
@@ -44,6 +49,13 @@ fi
 # awk reads the whole list: a consumer that quits early kills the writer (SIGPIPE under pipefail).
 if ip -o addr show dev "$iface" | awk -v a="$mgmt" '{split($4, p, "/")} p[1] == a {found = 1} END {exit !found}'; then
   echo "interface $iface holds the management address $mgmt; bridgeInterface must be the VM-network NIC (the tutorial's eth2)" >&2
+  exit 1
+fi
+
+# On the provider bridge, the management address would sit on a second interface of its network,
+# and the host's own SSH session could leave that way.
+if [ -n "$tunnel" ] && [ "${tunnel%/*}" = "$mgmt" ]; then
+  echo "computeHosts[].tunnelAddress $tunnel is the management address of $(hostname); it goes on $bridge and needs one of its own on the VM network (or leave it unset: the kernel datapath tunnels from the management address)" >&2
   exit 1
 fi
 
@@ -88,9 +100,9 @@ if [ "$datapath" = netdev ] && [ "$(ovs-vsctl get open . other_config:userspace-
   echo "userspace TSO enabled (netdev datapath)"
 fi
 ovs-vsctl set open . external_ids:system-id="$host" external_ids:hostname="$host"
-manager=ptcp:6640:127.0.0.1
 if ! ovs-vsctl get-manager | awk -v m="$manager" '$0 == m {found = 1} END {exit !found}'; then
-  ovs-vsctl -- --id=@m create Manager target="$manager" -- add Open_vSwitch . manager_options @m >/dev/null
+  # The value is ovsdb data, where an unquoted ':' ends a string: the quotes go to ovs-vsctl.
+  ovs-vsctl -- --id=@m create Manager "target=\"$manager\"" -- add Open_vSwitch . manager_options @m >/dev/null
   echo "OVSDB manager $manager"
 fi
 
@@ -108,18 +120,12 @@ if [ -n "$tunnel" ]; then
   tunnel_ip=${tunnel%/*}
   ip addr replace "$tunnel" dev "$bridge"
 fi
-# The tunnel address at boot (OVS keeps the bridge and its ports in its own database).
-stanza=$etc/network/interfaces.d/$bridge
-mkdir -p "$etc/network/interfaces.d"
-tmp=$(mktemp "$etc/network/interfaces.d/.$bridge.XXXXXX")
-trap 'rm -f "$tmp"' EXIT
-cat > "$tmp"
-if [ ! -s "$tmp" ]; then
-  if [ -f "$stanza" ] && grep -q '^# Managed by novalab' "$stanza"; then rm -f "$stanza"; echo "removed $stanza"; fi
-elif ! cmp -s "$tmp" "$stanza"; then
-  chmod 0644 "$tmp"
-  mv -f "$tmp" "$stanza"
-  echo "wrote $stanza"
+# The tunnel address at boot (OVS keeps the bridge and its ports in its own database), and the one
+# novalab put on the bridge before: it goes when it changed.
+previous=$(stanza_value "$etc/network" "$bridge" address)
+persist_stanza "$etc/network" "$bridge"
+if [ -n "$previous" ] && [ "$previous" != "$tunnel" ] && ip addr del "$previous" dev "$bridge" 2>/dev/null; then
+  echo "removed the former tunnel address $previous from $bridge"
 fi
 
 if [ -n "$ovn_remote" ]; then

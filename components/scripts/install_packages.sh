@@ -50,8 +50,10 @@ wait_for_locks() {
 refuse_unavailable() {
   [ -n "$refuse_pkg" ] || return 0
   local candidate
-  # apt-cache's deb822 record of the candidate (the version apt-get would install).
-  candidate=$(apt-cache show --no-all-versions "$refuse_pkg" 2>/dev/null | sed -n 's/^Version: //p' | head -n 1)
+  # apt-cache's deb822 record of the candidate (the version apt-get would install). It exits 100 when
+  # there is none; awk reads to the end, so no writer dies of SIGPIPE under pipefail.
+  candidate=$({ apt-cache show --no-all-versions "$refuse_pkg" 2>/dev/null || true; } |
+    awk '$1 == "Version:" && v == "" {v = $2} END {print v}')
   if [ -z "$candidate" ]; then
     echo "note: no candidate for $refuse_pkg on $(hostname); not checked against its release"
   elif dpkg --compare-versions "$candidate" ge "$refuse_version"; then

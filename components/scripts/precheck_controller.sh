@@ -61,8 +61,12 @@ fi
 
 # The queue types this cloud's nova declares on the message bus: read from the api-node's own nova.conf
 # (oslo.messaging's rabbit_quorum_queue, false when unset); by Python's INI parser, not by pattern.
-if [ -n "$queues" ] && [ -r /etc/nova/nova.conf ]; then
-  theirs=$(/usr/bin/python3 - /etc/nova/nova.conf <<'PY'
+nova_conf=${NOVALAB_NOVA_CONF:-/etc/nova/nova.conf}  # overridable for tests only
+if [ -n "$queues" ] && [ ! -r "$nova_conf" ]; then
+  # e.g. a containerised control plane keeps it elsewhere (kolla: /etc/kolla/nova-api/nova.conf)
+  echo "note: no readable $nova_conf on $(hostname); services.rabbitQueues ($queues) is not checked against the controller's"
+elif [ -n "$queues" ]; then
+  theirs=$(/usr/bin/python3 - "$nova_conf" <<'PY'
 import configparser, sys
 conf = configparser.RawConfigParser(strict=False, default_section="\0")
 conf.read(sys.argv[1])

@@ -22,6 +22,8 @@ start_libvirt() {
   if have_systemd; then
     systemctl start libvirtd
   elif [ -e /etc/init.d/libvirtd ]; then
+    # qemu's domains log through virtlogd (qemu.conf stdio_handler "logd"): without it none starts.
+    if [ -e /etc/init.d/virtlogd ]; then running virtlogd || service virtlogd start; fi
     running libvirtd || service libvirtd start
   else
     # Debian 12 ships libvirt's systemd units only: without systemd, run the daemons directly.
