@@ -60,11 +60,19 @@ def run_baseline(hosts: int, servers: int):
     from support.mocks import PUBLIC_KEY, Recorder
 
     from components.compute_host import SshAccess
+    from components.drift import FILE_KEYS, REVISION, REVISIONS, SECRET_CHANGES, reads
+    from components.host_record import record_name
+    from components.host_state import HostFileResource, HostServicesResource
     from components.network import backend_of
-    from components.steps import CONTROLLER, PREVIOUS_BATCH, dependencies, host_steps
+    from components.render import NOVA_COMPUTE_CONF, NOVA_CONF
+    from components.steps import CONTROLLER, NOVA_COMPUTE, PREVIOUS_BATCH, dependencies, host_steps
 
-    table = host_steps(backend_of(None))  # the program's steps, as its ComputeHost makes them
+    backend = backend_of(None)
+    table = host_steps(backend)  # the program's steps, as its ComputeHost makes them
     follows = dependencies(table)
+    # The record row's records (host_record.py): one per file, one for the services; nothing rendered.
+    paths = [NOVA_CONF, NOVA_COMPUTE_CONF, *backend.config_files]
+    services = [NOVA_COMPUTE, *(a.service for a in backend.agents)]
     mocks = Recorder()
     pulumi.runtime.set_mocks(mocks, project="novalab", stack="bench", preview=False)
 
@@ -81,7 +89,18 @@ def run_baseline(hosts: int, servers: int):
             files = pulumi.Output.secret("files")
             made: dict = {}
             for step in table:
-                deps = [d for n in follows[step.name] for d in (prev_gates if n == PREVIOUS_BATCH else [made[n]])]
+                deps = [d for n in follows[step.name]
+                        for d in (prev_gates if n == PREVIOUS_BATCH else made[n] if isinstance(made[n], list) else [made[n]])]
+                if step.record:
+                    reading = {"host": "h", "privateKey": key, "reads": reads(paths, services)}
+                    opts = pulumi.ResourceOptions(depends_on=deps)
+                    made[step.name] = [
+                        *(HostFileResource(record_name(name, p), {"connection": reading, REVISION: None, SECRET_CHANGES: None,
+                                                                  **{k: "x" for k in FILE_KEYS}}, opts) for p in paths),
+                        HostServicesResource(f"{name}-services", {"connection": reading, REVISIONS: None,
+                                                                  **{s: "running" for s in services}}, opts),
+                    ]
+                    continue
                 made[step.name] = remote.Command(
                     f"{name}-{step.name}", connection=ctl if step.where == CONTROLLER else conn, create="true",
                     delete="true" if step.delete else None,

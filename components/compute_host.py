@@ -3,7 +3,8 @@
 The component walks the step table (steps.py: `host_steps` of the stack's network backend) and makes
 one pulumi-command `remote.Command` per row, child of the component, in the table's order: the
 controller check, the packages (after the prechecks), the backend's "Network configuration", the
-config files, the restarts (in parallel), and the gate ("Final check", on the controller).
+config files, the restarts (in parallel), and the gate ("Final check", on the controller); and, no
+command, `<host>-files`: the records of the host's files and services a refresh reads (host_record.py).
 
 A host removed from the stack leaves nova as operators take one out, by the steps' deletes in reverse
 order: the gate drains it (refusing while servers run there), the config step stops nova-compute and
@@ -25,18 +26,19 @@ from pulumi_command import remote
 
 from .config import NetworkConfig, RolloutConfig, ServicesConfig
 from .host_files import HostFiles, HostSpec, Passwords, host_packages, nova_service_auth, render_host_files
+from .host_record import config_repair, host_record, restart_trigger
 from .network import NetworkBackend, backend_of
 from .overrides import Overrides
-from .render import content_hash, file_bundle, render_clouds_yaml
+from .render import file_bundle, render_clouds_yaml
 from .scripts import script_command
 from .steps import (
     CONTROLLER, DEPENDENCY_IDS, NOVA_COMPUTE, PREVIOUS_BATCH, Computed, Ref, Run, Step, dependencies, host_steps,
 )
 
 _DEFAULT_TABLE = host_steps(backend_of(None))
-# The steps of one host with the default (Linux bridge) backend, in order; each is a remote.Command
-# named "<host>-<step>".
-STEPS = tuple(s.name for s in _DEFAULT_TABLE)
+# The command steps of one host with the default (Linux bridge) backend, in order; each is a
+# remote.Command named "<host>-<step>" (the record row, "<host>-files", is not one).
+STEPS = tuple(s.name for s in _DEFAULT_TABLE if not s.record)
 CONTROLLER_STEPS = tuple(s.name for s in _DEFAULT_TABLE if s.where == CONTROLLER)
 
 _FACT = re.compile(r"^novalab-facts (.*)$", re.M)
@@ -133,7 +135,7 @@ class StepContext:
     def __init__(self, args: ComputeHostArgs, backend: NetworkBackend, address: pulumi.Output[str]):
         self.args = args
         self.backend = backend
-        self.steps: dict[str, remote.Command] = {}
+        self.steps: dict[str, pulumi.Resource] = {}
         self.host_name = args.host_name
         self.virt_type = args.virt_type
         self.bridge_interface = args.bridge_interface
@@ -143,7 +145,8 @@ class StepContext:
         self.rabbit_port = args.services.rabbit_port
         self.gate_timeout = args.gate_timeout_seconds
         self.packages = tuple(host_packages(args.virt_type, backend))
-        self.stopped_services = (NOVA_COMPUTE, *(a.service for a in backend.agents))
+        self.services = (NOVA_COMPUTE, *(a.service for a in backend.agents))
+        self.stopped_services = self.services
         self.network_removal = backend.removal
         self.gate_agent_args = tuple(arg for t in backend.gate_agent_types for arg in ("--agent-type", t))
         self.package_checks = unavailable_options("--refuse-from", backend, lambda u: (u.package, u.release.neutron_version))
@@ -161,29 +164,39 @@ class StepContext:
             )
         )
 
+    def render(self, address: str, pw: Passwords, overrides: Overrides, facts_stdout: Optional[str] = None) -> HostFiles:
+        a = self.args
+        return render_host_files(HostSpec(a.host_name, address, a.virt_type, a.tunnel_address), a.services, a.network,
+                                 pw, overrides, parse_fact_words(facts_stdout))
+
+    @property
+    def facts_stdout(self) -> Optional[pulumi.Output[str]]:  # what the backend's `facts_from` row printed
+        return self.steps[self.backend.facts_from].stdout if self.backend.facts_from else None
+
+    def rendered(self, make) -> pulumi.Output:
+        """make(address, passwords, overrides, overrides are a secret, facts) over the resolved inputs."""
+        a = self.args
+        overrides = pulumi.Output.from_input(a.config_overrides)
+        return pulumi.Output.all(
+            self.address, overrides, pulumi.Output.from_input(overrides.is_secret()), a.rabbit_password, a.nova_password,
+            a.neutron_password, a.nova_migration_key, a.metadata_secret, self.facts_stdout,
+        ).apply(lambda v: make(v[0], Passwords(*v[3:8]), v[1], v[2], v[8]))
+
     @cached_property
     def files(self) -> pulumi.Output[HostFiles]:
         """Rendered from secrets, so the bundle and its hashes are secrets too."""
-        a = self.args
-        facts = self.steps[self.backend.facts_from].stdout if self.backend.facts_from else None
+        return self.rendered(lambda addr, pw, overrides, _, facts: self.render(addr, pw, overrides, facts))
 
-        def render(values: list) -> HostFiles:
-            addr, overrides, rabbit, nova, neutron, migration_key, metadata, stdout = values
-            spec = HostSpec(a.host_name, addr, a.virt_type, a.tunnel_address)
-            pw = Passwords(rabbit, nova, neutron, migration_key, metadata)
-            return render_host_files(spec, a.services, a.network, pw, overrides, parse_fact_words(stdout))
-
-        return pulumi.Output.all(
-            self.address, a.config_overrides, a.rabbit_password, a.nova_password, a.neutron_password,
-            a.nova_migration_key, a.metadata_secret, facts,
-        ).apply(render)
+    @property
+    def config_repair(self) -> pulumi.Input:
+        return config_repair(self.steps.get("files"))
 
     @cached_property
     def file_bundle(self) -> pulumi.Output[str]:
         return pulumi.Output.secret(self.files.apply(lambda f: file_bundle(f.all)))
 
     def restart_trigger(self, service: str) -> pulumi.Output[str]:
-        return pulumi.Output.secret(self.files.apply(lambda f: content_hash(f.of(service))))
+        return restart_trigger(self.files, self.steps.get("files"), service)
 
     def value(self, arg: Any, deps: Sequence[pulumi.Resource]) -> list:
         """A row's argument as the values it stands for (a sequence is spread)."""
@@ -214,15 +227,34 @@ class StepContext:
 
         def fill(values: list) -> str:
             it = iter(values)
-            return line([(script, [next(it) for _ in args]) for script, args in parts])
+            spread = lambda v: list(v) if isinstance(v, (list, tuple)) else [v]  # noqa: E731 (an Output of a sequence)
+            return line([(script, [w for _ in args for w in spread(next(it))]) for script, args in parts])
 
         return pulumi.Output.all(*flat).apply(fill)
+
+
+def make_row(parent: pulumi.Resource, name: str, step: Step, ctx: StepContext, deps: list, connection) -> pulumi.Resource:
+    """The resource of one row of the table for host `name`: a remote.Command, or the host's records."""
+    opts = pulumi.ResourceOptions(parent=parent, depends_on=deps)
+    if step.record:
+        return host_record(ctx, f"{name}-{step.name}", opts)
+    return remote.Command(
+        f"{name}-{step.name}",
+        connection=connection,
+        create=ctx.command(step.create, deps),
+        delete=ctx.command(step.delete, deps),
+        stdin=ctx.value(step.stdin, deps)[0] if step.stdin is not None else None,
+        triggers=[ctx.restart_trigger(step.restart)] if step.restart else None,
+        logging=remote.Logging(step.logging) if step.logging else None,
+        add_previous_output_in_env=False,
+        opts=opts,
+    )
 
 
 class ComputeHost(pulumi.ComponentResource):
     """One compute node, provisioned as the tutorial does by hand; `gate` proves it is up."""
 
-    steps: dict[str, remote.Command]
+    steps: dict[str, pulumi.Resource]
 
     def __init__(self, name: str, args: ComputeHostArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("novalab:index:ComputeHost", name, None, opts)
@@ -236,7 +268,7 @@ class ComputeHost(pulumi.ComponentResource):
         table = host_steps(backend)
         for step, names in zip(table, dependencies(table).values()):
             deps = [d for n in names for d in (list(args.after) if n == PREVIOUS_BATCH else [ctx.steps[n]])]
-            ctx.steps[step.name] = self._make(name, step, ctx, deps, connections.get(step.where, host_connection))
+            ctx.steps[step.name] = make_row(self, name, step, ctx, deps, connections.get(step.where, host_connection))
         self.steps = ctx.steps
 
         facts = self.packages.stdout.apply(parse_facts)
@@ -255,19 +287,6 @@ class ComputeHost(pulumi.ComponentResource):
                 "diskGb": self.disk_gb,
                 "gate": self.gate.stdout,
             }
-        )
-
-    def _make(self, name: str, step: Step, ctx: StepContext, deps: list, connection) -> remote.Command:
-        return remote.Command(
-            f"{name}-{step.name}",
-            connection=connection,
-            create=ctx.command(step.create, deps),
-            delete=ctx.command(step.delete, deps),
-            stdin=ctx.value(step.stdin, deps)[0] if step.stdin is not None else None,
-            triggers=[ctx.restart_trigger(step.restart)] if step.restart else None,
-            logging=remote.Logging(step.logging) if step.logging else None,
-            add_previous_output_in_env=False,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=deps),
         )
 
     @property

@@ -253,12 +253,17 @@ def service_auth_url(keystone_url: str) -> str:
 # --- nova's SSH between compute hosts (resize and cold migration copy disks over it) ---------------
 
 NOVA_SSH_DIR = "/var/lib/nova/.ssh"  # nova's home is /var/lib/nova on Debian, Ubuntu and RHEL alike
+# What nova_migration_files writes: nova's key, the key it accepts, its ssh config (a host's record,
+# host_record.py, knows these paths before the key is known).
+NOVA_MIGRATION_FILES = tuple(f"{NOVA_SSH_DIR}/{name}" for name in ("id_novalab_migration", "authorized_keys", "config"))
+
+
 def render_nova_ssh_config() -> str:
     """nova's ~/.ssh/config: its migration key; a peer's host key is learned on first use."""
     return (
         HEADER
         + "Host *\n"
-        + f"    IdentityFile {NOVA_SSH_DIR}/id_novalab_migration\n"
+        + f"    IdentityFile {NOVA_MIGRATION_FILES[0]}\n"
         + "    IdentitiesOnly yes\n"
         + "    StrictHostKeyChecking accept-new\n"
         + "    BatchMode yes\n"
@@ -269,8 +274,9 @@ def nova_migration_files(private_key: str) -> tuple[ManagedFile, ...]:
     """The same key on every host, so each trusts the others without any host knowing the rest:
     adding a host touches no other host."""
     public = openssh_public_key(private_key)
+    key, authorized, config = NOVA_MIGRATION_FILES
     return (
-        ManagedFile(f"{NOVA_SSH_DIR}/id_novalab_migration", private_key.rstrip("\n") + "\n", "nova", "nova", "0600"),
-        ManagedFile(f"{NOVA_SSH_DIR}/authorized_keys", f"{public} novalab-nova-migration\n", "nova", "nova", "0600"),
-        ManagedFile(f"{NOVA_SSH_DIR}/config", render_nova_ssh_config(), "nova", "nova", "0600"),
+        ManagedFile(key, private_key.rstrip("\n") + "\n", "nova", "nova", "0600"),
+        ManagedFile(authorized, f"{public} novalab-nova-migration\n", "nova", "nova", "0600"),
+        ManagedFile(config, render_nova_ssh_config(), "nova", "nova", "0600"),
     )

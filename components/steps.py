@@ -88,10 +88,12 @@ class Step:
     # A service: this row restarts it, triggered by a hash of the files that service reads.
     restart: Optional[str] = None
     logging: Optional[str] = None
+    # Not a command: the host's record (host_state.py), whose only script runs when a refresh reads it.
+    record: bool = False
 
     @property
     def scripts(self) -> tuple[str, ...]:
-        return tuple(r.script for r in self.create)
+        return (READ_SCRIPT,) if self.record else tuple(r.script for r in self.create)
 
 
 def restart_step(name: str, service: str) -> Step:
@@ -101,6 +103,7 @@ def restart_step(name: str, service: str) -> Step:
 
 
 NOVA_COMPUTE = "nova-compute"
+READ_SCRIPT = "read_host_state.sh"  # what the records row runs, on a refresh only
 
 # Where the network backend's rows go: its "Network configuration" rows, and one restart per agent.
 NETWORK_STEPS = Step("<network steps>", HOST, create=())
@@ -131,13 +134,18 @@ TABLE = (
         logging=STDOUT_AND_STDERR,
     ),
     NETWORK_STEPS,
+    # No command: the records of the host's files and services (host_record.py). Nothing runs when they
+    # are made or updated, so they wait for nothing of the host (only the rollout). A refresh reads the
+    # host (one session); what drifted there makes the next up write the files again (V.config_repair)
+    # and restart the service concerned (the restarts' triggers): through those the steps follow them.
+    Step("files", HOST, create=(), depends_on=(PREVIOUS_BATCH,), record=True),
     # "nova configuration" + "nova-compute configuration" + the network agents' files. Deleted after
     # the gate took the host out of nova: stops its services (and whatever the backend stops beyond
     # them); the files and packages stay.
     Step(
         "config",
         HOST,
-        create=(Run("write_files.sh"),),
+        create=(Run("write_files.sh", V.config_repair),),
         stdin=V.file_bundle,
         delete=(Run("restart_service.sh", "--stop", V.stopped_services), V.network_removal),
         logging=STDOUT,  # paths only; stderr could echo input
@@ -175,12 +183,13 @@ def host_steps(backend: "NetworkBackend") -> tuple[Step, ...]:
 
 
 def dependencies(table: tuple[Step, ...]) -> dict[str, tuple[str, ...]]:
-    """Each row's predecessors by name (PREVIOUS_BATCH stays a marker): an empty depends_on is the row
-    before it, RESTARTS every restart row."""
+    """Each row's predecessors by name (PREVIOUS_BATCH stays a marker): an empty depends_on is the
+    command row before it (a record row is no step of the chain), RESTARTS every restart row."""
     restarts = tuple(s.name for s in table if s.restart)
     out: dict[str, tuple[str, ...]] = {}
     for i, step in enumerate(table):
-        names = step.depends_on or ((table[i - 1].name,) if i else (PREVIOUS_BATCH,))
+        before = [s.name for s in table[:i] if not s.record]
+        names = step.depends_on or ((before[-1],) if before else (PREVIOUS_BATCH,))
         out[step.name] = tuple(n for name in names for n in (restarts if name == RESTARTS else (name,)))
     known = {s.name for s in table} | {PREVIOUS_BATCH}
     for name, deps in out.items():

@@ -86,9 +86,14 @@ def test_steps_are_chained_in_the_tutorials_order(one):
     assert dep("compute-1-controller") == set()
     assert dep("compute-1-packages") == {"compute-1-controller"}
     assert dep("compute-1-bridge") == {"compute-1-packages"}
-    assert dep("compute-1-config") == {"compute-1-bridge"}
-    assert dep("compute-1-restart-nova-compute") == {"compute-1-config"}
-    assert dep("compute-1-restart-l2-agent") == {"compute-1-config"}
+    assert dep("compute-1-files") == set()  # the host's records wait for nothing of the host
+    files = {r.name for r in one.mocks.resources if r.name.startswith("compute-1-file-")}
+    assert dep("compute-1-config") == {"compute-1-bridge"} | files  # its repairs come from the file records
+    # A restart's trigger holds the repairs of its service and files, so it follows those records too.
+    assert dep("compute-1-restart-nova-compute") == {"compute-1-config", "compute-1-services", "compute-1-file-nova.conf",
+                                                     "compute-1-file-nova-compute.conf"}
+    assert dep("compute-1-restart-l2-agent") == {"compute-1-config", "compute-1-services", "compute-1-file-neutron.conf",
+                                                 "compute-1-file-linuxbridge_agent.ini"}
     assert {"compute-1-restart-nova-compute", "compute-1-restart-l2-agent"} <= dep("compute-1-gate")
 
 

@@ -103,10 +103,13 @@ def test_each_backends_steps_in_order(backend, request):
     assert dep("compute-1-controller") == set()
     assert dep("compute-1-packages") == {"compute-1-controller"}
     assert dep("compute-1-bridge") == {"compute-1-packages"}
-    assert dep("compute-1-config") == {"compute-1-bridge"}  # the row above; for ovs also whose stdout it reads
+    # The row above (for ovs also whose stdout it reads), and the records of its files (its repairs).
+    files = {r.name for r in d.mocks.of_type("pulumi-python:dynamic/novalab:HostFile")}
+    assert dep("compute-1-config") == {"compute-1-bridge"} | files
     restarts = {f"compute-1-{s}" for s in STEPS[backend] if s.startswith("restart-")}
     for r in restarts:  # (ovs: their triggers hash files read from the bridge step's output)
-        assert dep(r) - {"compute-1-bridge"} == {"compute-1-config"}
+        own = dep(r) - {"compute-1-bridge", "compute-1-config", "compute-1-services"}  # and their service's repairs
+        assert "compute-1-config" in dep(r) and "compute-1-services" in dep(r) and own < files and own
     assert dep("compute-1-gate") == restarts
     for step in STEPS[backend]:
         assert d.monitor.parent_of(f"compute-1-{step}") == "compute-1"

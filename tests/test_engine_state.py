@@ -340,8 +340,9 @@ case "$1" in
 esac
 """)
     (bin_dir / "pulumi").chmod(0o755)
-    (bin_dir / "pulumi-language-python").write_text("#!/bin/sh\n")
-    (bin_dir / "pulumi-language-python").chmod(0o755)
+    for bundled in ("pulumi-language-python", "pulumi-resource-pulumi-python"):  # as the official CLI ships
+        (bin_dir / bundled).write_text("#!/bin/sh\n")
+        (bin_dir / bundled).chmod(0o755)
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "PULUMI_BACKEND_URL": f"file://{tmp_path}",
            "PULUMI_CONFIG_PASSPHRASE": "x"}
     try:

@@ -26,7 +26,9 @@ def test_rows_follow_the_row_above_unless_they_say_otherwise():
     assert restarts == ("restart-nova-compute", "restart-l2-agent")
     assert follows["controller"] == (PREVIOUS_BATCH,)  # the rollout's previous batch
     assert follows["gate"] == restarts
-    for above, row in zip(table, table[1:]):
+    assert follows["files"] == (PREVIOUS_BATCH,)  # the records run nothing: they wait for nothing of the host
+    commands = [s for s in table if not s.record]
+    for above, row in zip(commands, commands[1:]):
         if row.name != "gate":
             assert follows[row.name] == (("config",) if row.restart else (above.name,)), row.name
 
@@ -86,8 +88,8 @@ def ovn_like(monkeypatch):
 def test_a_backend_brings_its_rows_agents_and_removal_into_the_table(ovn_like):
     names = [s.name for s in host_steps(ovn_like)]
     table = host_steps(ovn_like)
-    # the backend's rows right before the config step, its agents' restarts after nova-compute's
-    assert names[names.index("config") - 2:names.index("config")] == ["bridge", "ovn-chassis"]
+    # the backend's rows right before the records and the config step, its agents' restarts after nova-compute's
+    assert names[names.index("config") - 3:names.index("config")] == ["bridge", "ovn-chassis", "files"]
     assert names[-3:] == ["restart-nova-compute", "restart-metadata-agent", "gate"]
     assert [s.name for s in table if s.where == CONTROLLER] == ["controller", "gate"]
     assert dependencies(table)["config"] == ("ovn-chassis",)
@@ -125,7 +127,7 @@ def test_the_component_builds_another_backends_steps(ovn_like):
     net = SimpleNamespace(backend="ovn-like", physnet="physnet1", bridge="br-ex", tunnel_overlay="vxlan")
     mocks = build_host(net)
     names = [r.name for r in mocks.commands()]
-    assert names == [f"compute-1-{s.name}" for s in host_steps(ovn_like)]
+    assert names == [f"compute-1-{s.name}" for s in host_steps(ovn_like) if not s.record]
     packages = mocks.named("compute-1-packages").inputs["create"]
     assert "nova-compute-qemu ovn-host neutron-ovn-metadata-agent qemu-block-extra" in packages
     gate = mocks.named("compute-1-gate").inputs["create"]
@@ -140,8 +142,11 @@ def test_the_component_builds_another_backends_steps(ovn_like):
     assert "# disk_gb=100 ram_mb=16000 vcpus=8\n" in base64.b64decode(bundle[METADATA_INI]).decode()  # the mocks' facts
     triggers, secret = unwrap(mocks.named("compute-1-restart-metadata-agent").inputs["triggers"])
     assert secret and len(reveal(triggers)[0]) == 64
-    # After its row above, and after the step whose output its files read.
-    assert mocks.monitor.depends_on("compute-1-config") == {"compute-1-ovn-chassis", "compute-1-packages"}
+    # After its row above, the step whose output its files read, and its files' records (its repairs).
+    records = {r.name for r in mocks.of_type("pulumi-python:dynamic/novalab:HostFile")}
+    assert records == {"compute-1-file-neutron_ovn_metadata_agent.ini", "compute-1-file-nova.conf",
+                       "compute-1-file-nova-compute.conf"}
+    assert mocks.monitor.depends_on("compute-1-config") == {"compute-1-ovn-chassis", "compute-1-packages"} | records
 
 
 def test_files_read_the_facts_the_named_step_printed():

@@ -11,26 +11,11 @@ set -euo pipefail
 stop_mode=""
 if [ "$1" = --stop ]; then stop_mode=yes; shift; fi
 service=${1:-} timeout=${2:-60}
-
-have_systemd() { [ -d /run/systemd/system ]; }
+# shellcheck source=lib/service.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/service.sh"
 
 svc() {  # svc ACTION NAME
   if have_systemd; then systemctl "$1" "$2"; else service "$2" "$1"; fi
-}
-
-# Debian's OpenStack init scripts write /run/<project>/<service>.pid, but their `status` looks the
-# process up by name, and the agents rename themselves (setproctitle) a few seconds after starting:
-# `status` then says "not running" about a live agent. The PID file answers; `status` is the fallback.
-run_dir=${NOVALAB_RUN_DIR:-/run}
-running() {
-  if have_systemd; then systemctl is-active --quiet "$1"; return; fi
-  local pidfile=$run_dir/${1%%-*}/$1.pid pid=""
-  if [ -r "$pidfile" ]; then
-    read -r pid < "$pidfile" || true
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
-    return
-  fi
-  service "$1" status >/dev/null 2>&1
 }
 
 start_libvirt() {
