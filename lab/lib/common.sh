@@ -107,19 +107,33 @@ newest_first() {
   done | sort -rn | cut -d' ' -f2-
 }
 
-stop_pidfile() {
-  local pidfile=$1
-  if [ -f "$pidfile" ]; then
-    local pid
+# stop_pidfiles PIDFILE...: each daemon's process group gets SIGTERM, in the order given, without
+# waiting for one to end before the next; whatever still runs 10 s later gets SIGKILL. (One after the
+# other, each waited for, `down` spent 75 s on the controller's 25 daemons.)
+stop_pidfiles() {
+  local pidfile pid
+  local -a pids=()
+  for pidfile in "$@"; do
+    [ -f "$pidfile" ] || continue
     pid=$(cat "$pidfile")
     if kill -0 "$pid" 2>/dev/null; then
       kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true
-      for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-      kill -9 -- "-$pid" 2>/dev/null || kill -9 "$pid" 2>/dev/null || true
+      pids+=("$pid")
     fi
-    rm -f "$pidfile"
-  fi
+  done
+  local deadline=$((SECONDS + 10))
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    local alive=()
+    for pid in "${pids[@]}"; do if kill -0 "$pid" 2>/dev/null; then alive+=("$pid"); fi; done
+    pids=("${alive[@]}")
+    [ "${#pids[@]}" -gt 0 ] || break
+    sleep 0.2
+  done
+  for pid in "${pids[@]}"; do kill -9 -- "-$pid" 2>/dev/null || kill -9 "$pid" 2>/dev/null || true; done
+  for pidfile in "$@"; do rm -f "$pidfile"; done
 }
+
+stop_pidfile() { stop_pidfiles "$1"; }
 
 # A generated secret, stored 0600 in the lab's state (never in the repo).
 secret() {

@@ -80,12 +80,14 @@ controller_up() {
 # spawned, by neutron's own PID files; the controller's namespaces last (its mounts go with them).
 controller_down() {
   local pidfile name mntns="" proc
+  local -a daemons=()
   if lab_running; then mntns=$(readlink "/proc/$(cat "$LAB_RUN/controller.pid")/ns/mnt" || true); fi
   while read -r pidfile; do
     name=$(basename "$pidfile" .pid)
     case "$name" in compute-* | apt-cacher-ng | controller | *-internal) continue ;; esac
-    stop_pidfile "$pidfile"
+    daemons+=("$pidfile")
   done < <(newest_first "$LAB_RUN"/*.pid)
+  stop_pidfiles "${daemons[@]}"
   if lab_running; then neutron_spawned_down; fi
   stop_pidfile "$LAB_RUN/controller.pid"
   # Whatever still runs in the controller's mount namespace (in one of neutron's namespaces, say)

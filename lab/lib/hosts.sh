@@ -72,9 +72,4 @@ host_key() {  # the public host key, as Pulumi's hostKey wants it: "ssh-ed25519 
   cut -d' ' -f1,2 "$(host_root "$1")/etc/ssh/ssh_host_ed25519_key.pub"
 }
 
-hosts_down() {
-  local pidfile
-  for pidfile in "$LAB_RUN"/compute-*.pid; do
-    if [ -e "$pidfile" ]; then stop_pidfile "$pidfile"; fi
-  done
-}
+hosts_down() { stop_pidfiles "$LAB_RUN"/compute-*.pid; }
