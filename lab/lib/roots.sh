@@ -15,14 +15,15 @@ controller_lower() { echo "$ROOTS_CACHE/$1-controller"; }
 
 # The Debian archives this machine itself uses (deb822 or one-line sources) serve every suite the
 # lab needs; the roots use them through the lab's apt cache.
-machine_archive() {  # machine_archive SUITE_SUFFIX -> the first URI serving bookworm$SUITE_SUFFIX
-  local suffix=$1 f
+machine_archive() {  # machine_archive SUITE_SUFFIX -> the first URI serving <this machine's suite>$SUITE_SUFFIX
+  local suffix=$1 f codename
+  codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
   local -a files=()
   for f in /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list /etc/apt/sources.list; do
     if [ -f "$f" ]; then files+=("$f"); fi
   done
   [ "${#files[@]}" -gt 0 ] || return 0
-  awk -v s="bookworm$suffix" '
+  awk -v s="$codename$suffix" '
     /^URIs:/ {uri=$2} /^Suites:/ {for (i = 2; i <= NF; i++) if ($i == s) {print uri; exit}}
     /^deb / {for (i = 3; i <= NF; i++) if ($i == s) {print $2; exit}}' "${files[@]}"
 }

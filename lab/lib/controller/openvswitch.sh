@@ -28,6 +28,9 @@ openvswitch_up() {
     --pidfile=/run/openvswitch/ovs-vswitchd.pid --log-file="$LAB_LOGS/ovs-vswitchd.log"
   ovs_vsctl --may-exist add-br br-ex -- set bridge br-ex datapath_type=netdev
   ovs_vsctl --may-exist add-port br-ex eth3
+  # A bridge already in the database (a warm start) is no change to wait for: ovs-vsctl returns before
+  # the new ovs-vswitchd has made br-ex's device.
+  wait_for br-ex 30 "$LAB_LOGS/ovs-vswitchd.log" in_ctl ip link show dev br-ex
   if ! in_ctl ip -o addr show dev br-ex | has -F " $CTL_TUN_IP/24 "; then
     in_ctl ip addr add "$CTL_TUN_IP/24" dev br-ex
   fi
