@@ -20,7 +20,8 @@ import pytest
 
 from components.config import M1
 from support import numbers
-from support.lab import HOSTS, LAB, LAB_DIR, LAB_MARKS, command_lines, lab_stack, openstack, sh, ssh_pinned
+from support.lab import (HOSTS, LAB, LAB_DIR, LAB_MARKS, command_lines, lab_cloud, lab_stack, lab_up_args, openstack,
+                         sh, ssh_pinned)
 
 pytestmark = LAB_MARKS
 
@@ -29,13 +30,30 @@ pytestmark = LAB_MARKS
 def lab():
     # From down: the hosts must be freshly made (a previous run may have provisioned them).
     sh(str(LAB), "down", timeout=600)
-    result = sh(str(LAB), "up", "--hosts", str(HOSTS), timeout=2400, check=False)
+    result = sh(str(LAB), "up", *lab_up_args(), "--hosts", str(HOSTS), timeout=2400, check=False)
     assert result.returncode == 0, f"lab up failed:\n{result.stderr[-4000:]}"
     for line in result.stderr.splitlines():
         line = re.sub(r"\x1b\[[0-9;]*m", "", line).strip()  # the lab's log lines are bold
         if line.startswith("==> lab up in "):
-            numbers.record("lab: up from down, s", line.split()[4])
+            numbers.record(f"lab: up from down ({'+'.join(lab_cloud())}), s", line.split()[4])
     return result
+
+
+# What each release's nova says of itself (its newest API microversion), and the Debian suite it comes from.
+RELEASES = {"epoxy": ("2.100", "trixie"), "zed": ("2.93", "bookworm")}
+# The controller's network agents per backend, as `openstack network agent list` names them.
+CONTROLLER_AGENTS = {
+    "linuxbridge": {"Linux bridge agent", "DHCP agent", "L3 agent", "Metadata agent"},
+    "openvswitch": {"Open vSwitch agent", "DHCP agent", "L3 agent", "Metadata agent"},
+    "ovn": {"OVN Controller Gateway agent"},
+}
+
+
+def test_the_cloud_is_the_release_asked_for(lab):
+    release, _ = lab_cloud()
+    microversion, _ = RELEASES[release]
+    assert openstack("versions", "show", "--service", "compute", "--status", "CURRENT", "-f", "value",
+                     "-c", "Max Microversion").split() == [microversion]
 
 
 def test_keystone_issues_a_token(lab):
@@ -46,8 +64,8 @@ def test_control_plane_services_are_up(lab):
     services = openstack("compute", "service", "list", "-f", "value", "-c", "Binary", "-c", "State")
     assert "nova-conductor up" in services and "nova-scheduler up" in services
     agents = json.loads(openstack("network", "agent", "list", "--host", socket.gethostname(), "-f", "json"))
-    alive = {a["Binary"] for a in agents if a["Alive"] is True}
-    assert alive >= {"neutron-linuxbridge-agent", "neutron-dhcp-agent", "neutron-l3-agent", "neutron-metadata-agent"}
+    alive = {a["Agent Type"] for a in agents if a["Alive"] is True}
+    assert alive >= CONTROLLER_AGENTS[lab_cloud()[1]]
     assert "cinder-volume up" in openstack("volume", "service", "list", "-f", "value", "-c", "Binary", "-c", "State")
     endpoints = openstack("endpoint", "list", "-f", "value", "-c", "Service Type")
     for kind in ("identity", "image", "placement", "compute", "network", "volumev3"):
@@ -69,9 +87,10 @@ def test_compute_hosts_answer_ssh_with_their_pinned_host_key_and_have_no_nova(la
     hosts = stack["novalab:computeHosts"]
     assert [h["name"] for h in hosts] == [f"compute-{n}" for n in range(1, HOSTS + 1)]
     for h in hosts:
-        ok = ssh_pinned(h["address"], h["hostKey"], tmp_path / "known_hosts", "hostname; dpkg-query -W -f='${db:Status-Status}' nova-compute || echo not-installed")
+        ok = ssh_pinned(h["address"], h["hostKey"], tmp_path / "known_hosts",
+                        "hostname; . /etc/os-release; echo $VERSION_CODENAME; dpkg-query -W -f='${db:Status-Status}' nova-compute || echo not-installed")
         assert ok.returncode == 0, ok.stderr
-        assert ok.stdout.splitlines()[0] == h["name"]
+        assert ok.stdout.splitlines()[:2] == [h["name"], RELEASES[lab_cloud()[0]][1]]  # the release's own Debian
         assert "not-installed" in ok.stdout
         wrong = ssh_pinned(h["address"], stack["novalab:controller"]["hostKey"], tmp_path / "known_hosts2", "true")
         assert wrong.returncode != 0 and "REMOTE HOST IDENTIFICATION HAS CHANGED" in wrong.stderr
@@ -85,8 +104,18 @@ def test_controller_answers_ssh_for_the_gate(lab, tmp_path):
 
 def test_status_and_a_second_up_are_quick_noops(lab):
     assert sh(str(LAB), "status").returncode == 0
-    again = sh(str(LAB), "up", "--hosts", str(HOSTS), timeout=900)
+    again = sh(str(LAB), "up", "--hosts", str(HOSTS), timeout=900)  # no --release: the running lab's
     assert "starting" not in again.stderr  # everything was already running
+
+
+def test_another_cloud_is_refused_while_this_one_runs(lab):
+    release, network = lab_cloud()
+    other = next(r for r in RELEASES if r != release)
+    refused = sh(str(LAB), "up", "--release", other, check=False)
+    assert refused.returncode != 0
+    assert f"the lab is up as {release} + {network}" in refused.stderr and "lab/lab down" in refused.stderr
+    assert lab_cloud() == (release, network)
+    assert sh(str(LAB), "status").returncode == 0  # nothing was stopped
 
 
 def stop_by_pidfile(name: str) -> int:
@@ -103,7 +132,7 @@ def test_up_repairs_a_dead_service_and_a_dead_host(lab, tmp_path):
     stop_by_pidfile("nova-scheduler")
     stop_by_pidfile("compute-2")
     assert sh(str(LAB), "status", check=False).returncode != 0  # status sees what is down
-    again = sh(str(LAB), "up", "--hosts", str(HOSTS), timeout=900)
+    again = sh(str(LAB), "up", *lab_up_args(), "--hosts", str(HOSTS), timeout=900)
     assert "starting nova-scheduler" in again.stderr and "starting compute-2" in again.stderr
     assert "starting nova-conductor" not in again.stderr  # what ran was left alone
     assert sh(str(LAB), "status").returncode == 0

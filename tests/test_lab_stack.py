@@ -24,6 +24,8 @@ LAB_HOME=$1
 . "$LAB_HOME/lib/common.sh"
 . "$LAB_HOME/lib/hosts.sh"
 . "$LAB_HOME/lib/stack.sh"
+. "$LAB_HOME/lib/release.sh"
+use_cloud epoxy ovn
 SYSTEM_PYTHON=$2
 shift 2
 "$@"
@@ -71,10 +73,18 @@ def lab_step(state: Path, tmp_path: Path, *step: str) -> subprocess.CompletedPro
                           capture_output=True, text=True, env=env, timeout=300)
 
 
-def lab_host_address(n: int) -> str:
-    """compute-n's address as the lab makes it (lab/lib/common.sh, its one place)."""
-    return subprocess.run(["bash", "-c", f". {ROOT}/lab/lib/common.sh && host_address {n}"],
+def lab_address(function: str, n: int) -> str:
+    """An address of compute-n as the lab makes it (lab/lib/common.sh, its one place)."""
+    return subprocess.run(["bash", "-c", f". {ROOT}/lab/lib/common.sh && {function} {n}"],
                           capture_output=True, text=True, check=True).stdout.strip()
+
+
+def lab_host_address(n: int) -> str:
+    return lab_address("host_address", n)
+
+
+def lab_tunnel_address(n: int) -> str:
+    return lab_address("tunnel_address", n)
 
 
 def test_lab_facts_hold_the_hosts_and_keys_and_nothing_secret(lab_state, tmp_path):
@@ -89,6 +99,9 @@ def test_lab_facts_hold_the_hosts_and_keys_and_nothing_secret(lab_state, tmp_pat
         ("compute-2", lab_host_address(2), "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIcompute2"),
     ]
     assert facts["novalab:servers"] == yaml.safe_load(committed)["config"]["novalab:servers"]
+    # The running cloud's backend and queue type; each host's tunnel address on its provider bridge.
+    assert facts["novalab:network"]["backend"] == "ovn" and facts["novalab:services"]["rabbitQueues"] == "quorum"
+    assert [h["tunnelAddress"] for h in facts["novalab:computeHosts"]] == [f"{lab_tunnel_address(n)}/24" for n in (1, 2)]
     assert not any("assword" in key or "PrivateKey" in key for key in facts)
 
 

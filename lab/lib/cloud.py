@@ -7,7 +7,7 @@ cheaper. Run inside the controller namespace with admin-openrc in the environmen
 openstack.sh).
 
   cloud.py ready SERVICE            exit 0 when SERVICE answers (keystone glance nova neutron
-                                    neutron-agents cinder-volume), 1 when not yet
+                                    neutron-agents-BACKEND cinder-volume), 1 when not yet
   cloud.py bootstrap PUB_NET        m1 flavors, networks public + net1, router1, ssh and icmp in
                                     the admin project's default security group
   cloud.py image-source NAME        the novalab_source property of image NAME (empty: no image)
@@ -29,8 +29,14 @@ from openstack import exceptions
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "policies"))
 from m1_flavors import read_m1_flavors  # noqa: E402 - the m1 sizes' one source, and its one reader
 
-# The controller's own agents (linuxbridge, dhcp, l3, metadata) alive: its network node works.
-CONTROLLER_AGENTS = 4
+# The controller's own agents per network backend (their binaries in neutron's agent list), all
+# alive: its network node works. OVN's is the gateway chassis ("OVN Controller Gateway agent").
+NETWORK_NODE = ("neutron-dhcp-agent", "neutron-l3-agent", "neutron-metadata-agent")
+CONTROLLER_AGENTS = {
+    "linuxbridge": {"neutron-linuxbridge-agent", *NETWORK_NODE},
+    "openvswitch": {"neutron-openvswitch-agent", *NETWORK_NODE},
+    "ovn": {"ovn-controller"},
+}
 NET1_CIDR = "192.168.100.0/24"
 NET1_DNS = "192.168.100.1"
 
@@ -50,7 +56,8 @@ READY = {
     "glance": lambda conn: list(conn.image.images(limit=1)) is not None,
     "nova": lambda conn: list(conn.compute.services()) is not None,
     "neutron": lambda conn: list(conn.network.networks(limit=1)) is not None,
-    "neutron-agents": lambda conn: sum(1 for a in conn.network.agents() if a.is_alive) >= CONTROLLER_AGENTS,
+    **{f"neutron-agents-{backend}": (lambda conn, want=want: want <= {a.binary for a in conn.network.agents() if a.is_alive})
+       for backend, want in CONTROLLER_AGENTS.items()},
     "cinder-volume": cinder_volume_up,
 }
 

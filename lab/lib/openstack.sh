@@ -1,13 +1,30 @@
 # shellcheck shell=bash
 # The library the controller's services share (each service is a file in controller/): running in
-# the controller, writing a config file, one-time setup steps, the URLs and auth sections services
-# put in their files, uwsgi apps, the admin's openstack CLI and registering a service in keystone.
+# the controller (its own root, lib/controller-init.sh), writing a config file there, one-time setup
+# steps, the URLs and auth sections services put in their files, uwsgi apps, the admin's openstack
+# CLI and registering a service in keystone.
 
 KEYSTONE_URL=http://$CTL_IP:5000/v3
 
-in_ctl() { ip netns exec "$CTL_NS" "$@"; }
-as_user() { local u=$1; shift; setpriv "--reuid=$u" "--regid=$u" --init-groups "$@"; }
+# in_ctl COMMAND...: COMMAND in the controller (its namespaces and root), as root.
+in_ctl() { ctl_enter; "${CTL_ENTER[@]}" "$@"; }
+# as_user USER COMMAND...: COMMAND in the controller as USER (a user of the controller's root).
+as_user() { local u=$1; shift; in_ctl setpriv "--reuid=$u" "--regid=$u" --init-groups "$@"; }
 port_open() { bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; }
+
+# ctl_conf PATH GROUP [MODE] < content: write_conf for a file in the controller's root (GROUP is
+# one of its groups); the content goes on stdin, never on a command line.
+ctl_conf() {
+  # shellcheck disable=SC2016 # expanded by the inner bash
+  in_ctl bash -c 'set -e; umask 077; mkdir -p "$(dirname "$0")"; t=$(mktemp "$0.XXXXXX"); cat > "$t"
+    chown "root:$1" "$t"; chmod "$2" "$t"; mv -f "$t" "$0"' "$1" "$2" "${3:-0640}"
+}
+
+# ctl_dirs OWNER DIR...: the directories in the controller's root, owned (recursively) by OWNER.
+ctl_dirs() {
+  # shellcheck disable=SC2016 # expanded by the inner bash
+  in_ctl bash -c 'mkdir -p "$@" && chown -R "$0:" "$@"' "$@"
+}
 
 # write_conf PATH GROUP [MODE] < content: the whole file, owner root:GROUP, MODE (default 0640),
 # written beside it and moved into place.
@@ -25,7 +42,7 @@ write_conf() {
 # its output goes to $LAB_LOGS/LOG, and a failure shows that log's tail and stops the bring-up.
 # COMMAND runs where `set -e` does not reach (left of ||): chain its steps with &&.
 once() {
-  local marker=$LAB_DIR/controller/$1 logfile=$LAB_LOGS/$2 what=$3
+  local marker=$CLOUD_STATE/$1 logfile=$LAB_LOGS/$2 what=$3
   shift 3
   [ -e "$marker" ] && return 0
   log "controller: $what"
@@ -35,6 +52,16 @@ once() {
 
 db_url() { echo "mysql+pymysql://$1:$(secret "db-$1")@$CTL_IP/$2"; }  # db_url USER DATABASE
 transport_url() { echo "rabbit://openstack:$(secret rabbit)@$CTL_IP:5672/"; }
+
+# [oslo_messaging_rabbit] of every service on the lab's vhost: they must all declare the same queue
+# type (RABBIT_QUEUES, lab/releases.txt). quorum: RabbitMQ 4.0 deprecates the transient non-exclusive
+# (classic) queues oslo.messaging declares for replies and fanouts otherwise, and 4.3 refuses them.
+rabbit_section() {
+  echo "[oslo_messaging_rabbit]"
+  if [ "$RABBIT_QUEUES" = quorum ]; then
+    printf 'rabbit_quorum_queue = true\nrabbit_transient_quorum_queue = true\n'
+  fi
+}
 
 authtoken() {  # authtoken USER: the options of a [keystone_authtoken]-style section for service USER
   cat <<CONF
@@ -85,10 +112,11 @@ RC
 }
 
 # as_admin PROGRAM ARGS...: PROGRAM with admin-openrc's environment (and nothing else of ours),
-# inside the controller namespace, with Debian's python.
+# in the controller, with its Debian's python.
 as_admin() {
+  ctl_enter
   # shellcheck disable=SC2016 # $0/$@ expand in the inner bash
-  in_ctl env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin bash -c '. "$0"; exec "$@"' "$LAB_DIR/admin-openrc" "$@"
+  env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin bash -c '. "$0"; exec "$@"' "$LAB_DIR/admin-openrc" "${CTL_ENTER[@]}" "$@"
 }
 
 # openstack CLI as admin.
@@ -100,17 +128,13 @@ os_cloud() { as_admin "$SYSTEM_PYTHON" "$LAB_HOME/lib/cloud.py" "$@"; }
 
 # service_user NAME: create or update keystone user NAME with the password on stdin (the openstack
 # CLI only takes one on its command line).
-service_user() {
-  # shellcheck disable=SC2016 # $0/$@ expand in the inner bash
-  in_ctl env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin bash -c '. "$0"; exec "$1" "$2" "$3"' \
-    "$LAB_DIR/admin-openrc" "$SYSTEM_PYTHON" "$LAB_HOME/lib/service_user.py" "$1"
-}
+service_user() { as_admin "$SYSTEM_PYTHON" "$LAB_HOME/lib/service_user.py" "$1"; }
 
 # register_service USER TYPE URL [SERVICE_NAME]: the service user (admin and service in project
 # service), the service and its three endpoints.
 register_service() {
   local name=$1 type=$2 url=$3 service=${4:-$1}
-  local done_marker=$LAB_DIR/controller/service-$name-$type.done
+  local done_marker=$CLOUD_STATE/service-$name-$type.done
   [ -e "$done_marker" ] && return 0
   os_admin project show service >/dev/null 2>&1 || os_admin project create --domain default service >/dev/null
   os_admin role show service >/dev/null 2>&1 || os_admin role create service >/dev/null

@@ -8,13 +8,21 @@
 
 LAB_FACTS=$LAB_DIR/Pulumi.lab.yaml
 
-write_lab_facts() {  # write_lab_facts COUNT
-  local count=$1 n
+# write_lab_facts COUNT: the running cloud's backend and queue type, each host with its tunnel
+# address (on its provider bridge: OVS's userspace datapath tunnels only from an address on one of its
+# bridges; the Linux bridge agent tunnels from the management address).
+write_lab_facts() {
+  local count=$1 n tunnel
   local -a hosts=()
-  for n in $(seq 1 "$count"); do hosts+=("compute-$n" "$(host_address "$n")" "$(host_key "$n")"); done
+  for n in $(seq 1 "$count"); do
+    tunnel=-
+    if [ "$LAB_NETWORK" != linuxbridge ]; then tunnel="$(tunnel_address "$n")/24"; fi
+    hosts+=(--host "compute-$n" "$(host_address "$n")" "$(host_key "$n")" "$tunnel")
+  done
   "$SYSTEM_PYTHON" "$LAB_HOME/lib/stack_config.py" facts "$LAB_HOME/../Pulumi.lab.yaml" "$LAB_FACTS" \
-    "$(cut -d' ' -f1,2 "$LAB_DIR/controller/ssh_host_ed25519_key.pub")" "${hosts[@]}"
-  info "the lab stack's hosts and host keys: $LAB_FACTS"
+    --controller-key "$(cut -d' ' -f1,2 "$LAB_DIR/controller/ssh_host_ed25519_key.pub")" \
+    --network "$LAB_NETWORK" --rabbit-queues "$RABBIT_QUEUES" "${hosts[@]}"
+  info "the lab stack's cloud ($LAB_RELEASE + $LAB_NETWORK), hosts and host keys: $LAB_FACTS"
 }
 
 # write_stack_config CONFIG_FILE: needs `pulumi` on PATH with the backend and passphrase set

@@ -19,7 +19,6 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent.parent
 LAB = ROOT / "lab" / "lab"
 HOSTS = 2  # compute hosts the lab tests bring up
-CONTROLLER_NS = "novalab-ctl"
 OUTSIDE_NS = "novalab-out"
 
 
@@ -45,6 +44,24 @@ def lab_unavailable() -> str:
 
 
 LAB_UNAVAILABLE = lab_unavailable()
+
+# The cloud the lab tests bring up: `lab/lab up`'s own default, or NOVALAB_LAB_CLOUD=RELEASE[/NETWORK]
+# (e.g. zed, epoxy/openvswitch).
+LAB_CLOUD = os.environ.get("NOVALAB_LAB_CLOUD", "")
+
+
+def lab_up_args() -> list[str]:
+    """`lab/lab up`'s options for LAB_CLOUD."""
+    if not LAB_CLOUD:
+        return []
+    release, _, network = LAB_CLOUD.partition("/")
+    return ["--release", release] + (["--network", network] if network else [])
+
+
+def lab_cloud() -> tuple[str, str]:
+    """The release and network backend of the lab's cloud, as `lab/lab up` recorded them."""
+    release, network = (LAB_DIR / "cloud").read_text().split()
+    return release, network
 
 # `pytestmark = LAB_MARKS` in a lab test module: marker `lab`, skipped with the reason where it cannot run.
 LAB_MARKS = [pytest.mark.lab, pytest.mark.skipif(bool(LAB_UNAVAILABLE), reason=LAB_UNAVAILABLE or "-")]
@@ -80,10 +97,9 @@ def sh(*args: str, timeout: int = 120, check: bool = True) -> subprocess.Complet
 
 
 def openstack_run(*args: str, check: bool = False) -> subprocess.CompletedProcess:
-    """The openstack CLI as the lab's admin, inside the controller's namespace."""
-    cmd = f". {LAB_DIR}/admin-openrc && exec /usr/bin/openstack " + " ".join(f"'{a}'" for a in args)
-    return sh("ip", "netns", "exec", CONTROLLER_NS, "env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "bash", "-c", cmd,
-              check=check)
+    """The openstack CLI as the lab's admin, in the controller (`lab/lab openstack`: its own root, of the
+    lab's release)."""
+    return sh(str(LAB), "openstack", *args, check=check)
 
 
 def openstack(*args: str) -> str:

@@ -31,7 +31,7 @@ osd_up_or_dead() { ! pid_alive "$LAB_RUN/ceph-osd.pid" || osd_up; }
 
 # osd_start_empty: a new memstore osd.0 under the uuid the monitor knows.
 osd_start_empty() {
-  local uuid_file=$LAB_DIR/controller/osd-uuid
+  local uuid_file=$CLOUD_STATE/osd-uuid
   if [ ! -s "$uuid_file" ]; then
     local existing
     existing=$(ceph_retry osd dump | awk '$1 == "osd.0" {print $NF}')
@@ -42,13 +42,13 @@ osd_start_empty() {
   # in CI: a new OSD failed its init, the stale "up" passed for it, and `rbd pool init` then waited
   # for ever). Marked down here, "up" below can only mean this process booted.
   ceph_retry osd down 0 >/dev/null
-  rm -rf /var/lib/ceph/osd/ceph-0 && mkdir -p /var/lib/ceph/osd/ceph-0 && chown ceph: /var/lib/ceph/osd/ceph-0
+  in_ctl rm -rf /var/lib/ceph/osd/ceph-0 && ctl_dirs ceph /var/lib/ceph/osd/ceph-0
   as_user ceph ceph-osd -i 0 --mkfs --osd-uuid "$(cat "$uuid_file")" >>"$LAB_LOGS/ceph-setup.out" 2>&1
   daemon ceph-osd ceph "$CTL_NS" /usr/bin/ceph-osd -f -i 0
 }
 
 ceph_conf() {
-  write_conf /etc/ceph/ceph.conf root 0644 <<CONF
+  ctl_conf /etc/ceph/ceph.conf root 0644 <<CONF
 [global]
 fsid = $1
 mon_host = $CTL_IP
@@ -74,23 +74,22 @@ CONF
 
 ceph_up() {
   local fsid
-  if [ ! -s "$LAB_DIR/controller/ceph-fsid" ]; then
-    cat /proc/sys/kernel/random/uuid > "$LAB_DIR/controller/ceph-fsid"
+  if [ ! -s "$CLOUD_STATE/ceph-fsid" ]; then
+    cat /proc/sys/kernel/random/uuid > "$CLOUD_STATE/ceph-fsid"
   fi
-  fsid=$(cat "$LAB_DIR/controller/ceph-fsid")
+  fsid=$(cat "$CLOUD_STATE/ceph-fsid")
   ceph_conf "$fsid"
-  mkdir -p /var/lib/ceph/mon /var/lib/ceph/osd /run/ceph
-  chown -R ceph: /var/lib/ceph /run/ceph
-  if [ ! -e /var/lib/ceph/mon/ceph-a/done ]; then
+  ctl_dirs ceph /var/lib/ceph/mon /var/lib/ceph/osd /run/ceph
+  if ! in_ctl test -e /var/lib/ceph/mon/ceph-a/done; then
     log "controller: one-node Ceph (mon, mgr, memstore osd)"
-    rm -rf /var/lib/ceph/mon/ceph-a
-    monmaptool --create --clobber --add a "$CTL_IP" --fsid "$fsid" "$LAB_DIR/controller/monmap" >/dev/null
-    as_user ceph ceph-mon --mkfs -i a --monmap "$LAB_DIR/controller/monmap" >>"$LAB_LOGS/ceph-setup.out" 2>&1
-    touch /var/lib/ceph/mon/ceph-a/done
+    in_ctl rm -rf /var/lib/ceph/mon/ceph-a
+    in_ctl monmaptool --create --clobber --add a "$CTL_IP" --fsid "$fsid" /tmp/monmap >/dev/null
+    as_user ceph ceph-mon --mkfs -i a --monmap /tmp/monmap >>"$LAB_LOGS/ceph-setup.out" 2>&1
+    in_ctl touch /var/lib/ceph/mon/ceph-a/done
   fi
   daemon ceph-mon ceph "$CTL_NS" /usr/bin/ceph-mon -f -i a
   wait_for ceph-mon 60 "$LAB_LOGS/ceph-mon.a.log" in_ctl ceph quorum_status --connect-timeout 3
-  mkdir -p /var/lib/ceph/mgr/ceph-a && chown ceph: /var/lib/ceph/mgr/ceph-a
+  ctl_dirs ceph /var/lib/ceph/mgr/ceph-a
   daemon ceph-mgr ceph "$CTL_NS" /usr/bin/ceph-mgr -f -i a
   # memstore keeps data in RAM: a restarted OSD starts empty, so it is recreated each time, under
   # the same uuid (the monitor ignores an osd.0 with another one), and the pool is made anew.

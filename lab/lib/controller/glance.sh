@@ -2,7 +2,7 @@
 # glance: images, in a file store.
 
 glance_up() {
-  write_conf /etc/glance/glance-api.conf glance <<CONF
+  ctl_conf /etc/glance/glance-api.conf glance <<CONF
 [DEFAULT]
 bind_host = $CTL_IP
 bind_port = 9292
@@ -21,7 +21,7 @@ filesystem_store_datadir = /var/lib/glance/images/
 [oslo_concurrency]
 lock_path = /var/lib/glance/tmp
 CONF
-  mkdir -p /var/lib/glance/images /var/lib/glance/tmp && chown -R glance: /var/lib/glance
+  ctl_dirs glance /var/lib/glance/images /var/lib/glance/tmp
   register_service glance image "http://$CTL_IP:9292"
   once glance.synced glance-manage.out "glance db sync" as_user glance glance-manage db_sync
   daemon glance-api glance "$CTL_NS" /usr/bin/glance-api --config-file /etc/glance/glance-api.conf

@@ -4,15 +4,15 @@
 # The admin password goes in the environment, not on the command line.
 keystone_bootstrap() {
   as_user keystone keystone-manage db_sync \
-    && keystone-manage fernet_setup --keystone-user keystone --keystone-group keystone \
-    && keystone-manage credential_setup --keystone-user keystone --keystone-group keystone \
+    && in_ctl keystone-manage fernet_setup --keystone-user keystone --keystone-group keystone \
+    && in_ctl keystone-manage credential_setup --keystone-user keystone --keystone-group keystone \
     && OS_BOOTSTRAP_PASSWORD=$(secret admin) in_ctl keystone-manage bootstrap \
       --bootstrap-admin-url "$KEYSTONE_URL" --bootstrap-internal-url "$KEYSTONE_URL" \
       --bootstrap-public-url "$KEYSTONE_URL" --bootstrap-region-id RegionOne
 }
 
 keystone_up() {
-  write_conf /etc/keystone/keystone.conf keystone <<CONF
+  ctl_conf /etc/keystone/keystone.conf keystone <<CONF
 [DEFAULT]
 log_dir = $LAB_LOGS
 [database]

@@ -10,12 +10,13 @@ nova_db_sync() {
 }
 
 nova_up() {
-  write_conf /etc/nova/nova.conf nova <<CONF
+  ctl_conf /etc/nova/nova.conf nova <<CONF
 [DEFAULT]
 my_ip = $CTL_IP
 transport_url = $(transport_url)
 log_dir = $LAB_LOGS
 state_path = /var/lib/nova
+$(rabbit_section)
 [api]
 auth_strategy = keystone
 [api_database]
@@ -43,7 +44,7 @@ lock_path = /var/lib/nova/tmp
 [cinder]
 os_region_name = RegionOne
 CONF
-  mkdir -p /var/lib/nova/tmp && chown -R nova: /var/lib/nova
+  ctl_dirs nova /var/lib/nova/tmp
   register_service nova compute "http://$CTL_IP:8774/v2.1"
   once nova.synced nova-manage.out "nova db sync + cells" nova_db_sync
   uwsgi_app nova-api nova 8774 /usr/bin/nova-api-wsgi

@@ -2,7 +2,7 @@
 # placement: resource inventories, under uwsgi.
 
 placement_up() {
-  write_conf /etc/placement/placement.conf placement <<CONF
+  ctl_conf /etc/placement/placement.conf placement <<CONF
 [DEFAULT]
 log_dir = $LAB_LOGS
 [api]

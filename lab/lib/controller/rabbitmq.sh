@@ -4,10 +4,11 @@
 
 RABBIT_ENV=(env HOME=/var/lib/rabbitmq RABBITMQ_NODENAME=rabbit@localhost "RABBITMQ_NODE_IP_ADDRESS=$CTL_IP"
   "RABBITMQ_LOG_BASE=$LAB_LOGS/rabbitmq" RABBITMQ_MNESIA_BASE=/var/lib/rabbitmq/mnesia)
-rabbitmqctl() { in_ctl setpriv --reuid=rabbitmq --regid=rabbitmq --init-groups "${RABBIT_ENV[@]}" /usr/sbin/rabbitmqctl -q "$@"; }
+# Not --quiet: RabbitMQ 4.0's add_user then waits for ever instead of reading the password on stdin.
+rabbitmqctl() { as_user rabbitmq "${RABBIT_ENV[@]}" /usr/sbin/rabbitmqctl "$@"; }
 
 rabbitmq_up() {
-  mkdir -p "$LAB_LOGS/rabbitmq" && chown rabbitmq: "$LAB_LOGS/rabbitmq"
+  ctl_dirs rabbitmq "$LAB_LOGS/rabbitmq"
   # Erlang's port mapper, started here with a PID file: left to rabbitmq, it detaches from it and
   # only a kill by name would find it again.
   daemon epmd rabbitmq "$CTL_NS" /usr/bin/epmd

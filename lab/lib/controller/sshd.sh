@@ -17,7 +17,7 @@ UseDNS no
 PidFile $LAB_RUN/controller-sshd-internal.pid
 Subsystem sftp internal-sftp
 CONF
-  mkdir -p /run/sshd
+  in_ctl mkdir -p /run/sshd
   # A running sshd is left alone, without an SSH check: its log counts novalab's sessions.
   pid_alive "$LAB_RUN/controller-sshd.pid" && return 0
   daemon controller-sshd root "$CTL_NS" /usr/sbin/sshd -D -e -f "$dir/sshd_config"
