@@ -58,9 +58,11 @@ transport_url() { echo "rabbit://openstack:$(secret rabbit)@$CTL_IP:5672/"; }
 # (classic) queues oslo.messaging declares for replies and fanouts otherwise, and 4.3 refuses them.
 rabbit_section() {
   echo "[oslo_messaging_rabbit]"
-  if [ "$RABBIT_QUEUES" = quorum ]; then
-    printf 'rabbit_quorum_queue = true\nrabbit_transient_quorum_queue = true\n'
-  fi
+  # The options are the program's own (components/messaging.py), so the lab's services and the
+  # compute hosts novalab provisions declare the same queues.
+  # shellcheck disable=SC2016 # $1 expands in Python's argv
+  (cd "$LAB_HOME/.." && "$SYSTEM_PYTHON" -c 'import sys; from components.messaging import rabbit_queue_options as o
+for k, v in o(sys.argv[1]): print(f"{k} = {v}")' "$RABBIT_QUEUES")
 }
 
 authtoken() {  # authtoken USER: the options of a [keystone_authtoken]-style section for service USER

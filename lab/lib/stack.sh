@@ -47,6 +47,8 @@ write_stack_config() {
   secret rabbit | set_secret novalab:rabbitPassword
   secret svc-nova | set_secret novalab:novaServicePassword
   secret svc-neutron | set_secret novalab:neutronServicePassword
+  # nova's metadata API checks what the OVN metadata agents on the compute hosts sign with it.
+  secret metadata | set_secret novalab:metadataProxySharedSecret
   set_secret novalab:sshPrivateKey < "$LAB_DIR/ssh/id_ed25519"
   set_secret novalab:novaMigrationSshKey < "$LAB_DIR/ssh/nova_migration"
   secret admin | set_secret openstack:password
