@@ -106,9 +106,10 @@ usable_path_install() {
   local found
   found=$(command -v pulumi 2>/dev/null) || return 1
   [ "$(dirname "$(readlink -f "$found")")" != "$own" ] || return 1
+  # The official CLI ships its Python plugins beside `pulumi`; ours (on PATH under `novalab`) do not count.
   local bundled
   for bundled in pulumi-language-python pulumi-resource-pulumi-python; do
-    command -v "$bundled" >/dev/null 2>&1 || [ -x "$(dirname "$found")/$bundled" ] || return 1
+    [ -x "$(dirname "$found")/$bundled" ] || return 1
   done
   local have name version
   have=$(pulumi plugin ls 2>/dev/null) || return 1
