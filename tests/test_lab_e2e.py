@@ -20,12 +20,15 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Callable, Iterable
 
 import pytest
 import yaml
 
 from components.compute_host import CONTROLLER_STEPS, STEPS
+from components.host_files import host_packages
+from components.network import backend_of
 from support import numbers
 from support.engine import ROOT, Pulumi, Result, diagnostics
 from support.lab import LAB, LAB_DIR, LAB_MARKS, OUTSIDE_NS, command_lines, lab_stack, openstack, openstack_run, sh
@@ -41,6 +44,16 @@ def lab_setting(name: str) -> str:
 
 
 PULUMI_MACHINE = lab_setting("HOST_IP")  # where Pulumi runs, as the lab's hosts and APIs see it
+
+
+def lab_backend():
+    """The network backend of the lab's stack (lab/lab up writes the running cloud's)."""
+    return backend_of(SimpleNamespace(**{"backend": lab_stack().get("novalab:network", {}).get("backend")}))
+
+
+# The services novalab runs on a lab compute host: nova-compute and the backend's agents.
+def host_services() -> tuple[str, ...]:
+    return ("nova-compute", *(a.service for a in lab_backend().agents))
 
 
 # --- what the lab's own logs say -----------------------------------------------------------------
@@ -295,12 +308,17 @@ def test_novalab_up_provisions_every_host_with_one_session_per_step(lab, first):
 
 
 def test_hosts_have_the_tutorials_packages_bridge_config_and_services(first):
+    backend = lab_backend()
+    packages = host_packages("qemu", backend)
     for host in ("compute-1", "compute-2"):
         address = host_address(host)
-        out = on_host(address, "dpkg-query -W -f='${db:Status-Status}\\n' nova-compute-qemu neutron-linuxbridge-agent; "
-                               "ip -o link show dev eth2")
-        assert out.splitlines()[:2] == ["installed", "installed"]
-        assert "master br100" in out
+        status = on_host(address, "dpkg-query -W -f='${db:Status-Status}\\n' " + " ".join(packages))
+        assert status.splitlines() == ["installed"] * len(packages), dict(zip(packages, status.splitlines()))
+        # The tutorial's br100 on eth2: a Linux bridge, or an Open vSwitch provider bridge.
+        if backend.name == "linuxbridge":
+            assert "master br100" in on_host(address, "ip -o link show dev eth2")
+        else:
+            assert "eth2" in on_host(address, "ovs-vsctl list-ports br100").split()
         nova = configparser.ConfigParser(interpolation=None)
         nova.read_string(on_host(address, "cat /etc/nova/nova.conf"))
         assert (nova["DEFAULT"]["host"], nova["DEFAULT"]["my_ip"]) == (host, address)
@@ -309,7 +327,7 @@ def test_hosts_have_the_tutorials_packages_bridge_config_and_services(first):
         compute = configparser.ConfigParser(interpolation=None)
         compute.read_string(on_host(address, "cat /etc/nova/nova-compute.conf"))
         assert compute["libvirt"]["virt_type"] == "qemu"
-        for service in ("nova-compute", "neutron-linuxbridge-agent"):
+        for service in host_services():
             pid = pid_of(address, service)
             assert on_host(address, f"kill -0 {pid} && echo alive").strip() == "alive", service
     assert {h: s for h, s in compute_services().items() if h in ("compute-1", "compute-2")} == {
@@ -380,7 +398,7 @@ def refresh_check(lab, label: str) -> Result:
 
 def service_pids() -> dict[tuple[str, str], str]:
     return {(h, s): on_host(host_address(h), f"cat /run/{s.split('-')[0]}/{s}.pid 2>/dev/null || true").strip()
-            for h in ("compute-1", "compute-2") for s in ("nova-compute", "neutron-linuxbridge-agent")}
+            for h in ("compute-1", "compute-2") for s in host_services()}
 
 
 @pytest.fixture(scope="module")
@@ -479,8 +497,10 @@ def test_a_changed_config_override_shows_as_text_in_preview_diff_with_no_secret(
 def test_one_nova_conf_value_restarts_only_nova_compute_on_that_host(lab, first):
     c1, c2 = host_address("compute-1"), host_address("compute-2")
     before = {(h, s): pid_of(a, s) for h, a in (("compute-1", c1), ("compute-2", c2))
-              for s in ("nova-compute", "neutron-linuxbridge-agent")}
+              for s in host_services()}
     s1 = lab.outputs()["servers"]["server-1"]["id"]
+    # nova's compute node id (2023.1+) lives beside the files novalab rewrites, and must not change.
+    compute_id = on_host(c1, "cat /var/lib/nova/compute_id 2>/dev/null || echo none").strip()
 
     def debug_on_compute_1(cfg):
         cfg["novalab:computeHosts"][0]["configOverrides"] = {"nova.conf": {"DEFAULT": {"debug": "true"}}}
@@ -497,10 +517,11 @@ def test_one_nova_conf_value_restarts_only_nova_compute_on_that_host(lab, first)
     nova.read_string(on_host(c1, "cat /etc/nova/nova.conf"))
     assert nova["DEFAULT"]["debug"] == "true"
     after = {(h, s): pid_of(a, s) for h, a in (("compute-1", c1), ("compute-2", c2))
-             for s in ("nova-compute", "neutron-linuxbridge-agent")}
+             for s in host_services()}
     changed = {k for k in before if before[k] != after[k]}
     assert changed == {("compute-1", "nova-compute")}
     assert server(s1)["status"] == "ACTIVE"
+    assert on_host(c1, "cat /var/lib/nova/compute_id 2>/dev/null || echo none").strip() == compute_id
 
 
 # --- 7: the policy pack stops a 64 GB flavor in preview ---------------------------------------------
@@ -601,7 +622,8 @@ def test_removing_it_without_servers_takes_it_out_of_nova_and_stops_its_services
     assert not [a for a in json.loads(openstack("network", "agent", "list", "-f", "json")) if a["Host"] == "compute-3"]
     assert "compute-3" not in openstack("resource", "provider", "list", "-f", "value", "-c", "name").split()
     # [n]: the pattern does not match the shell that runs pgrep (its own command line holds it).
-    running = on_host(address, "pgrep -f '[n]ova-compute' >/dev/null && echo nova; pgrep -f '[n]eutron-linuxbridge-agent' >/dev/null && echo agent; true")
+    daemons = (*host_services(), *(("ovn-controller",) if lab_backend().name == "ovn" else ()))
+    running = on_host(address, "; ".join(f"pgrep -f '[{s[0]}]{s[1:]}' >/dev/null && echo {s}" for s in daemons) + "; true")
     assert running.strip() == ""
     assert on_host(address, "dpkg-query -W -f='${db:Status-Status}' nova-compute-qemu") == "installed"  # packages stay
 
