@@ -3,10 +3,14 @@
 
 All services on one RabbitMQ vhost must declare the same queue types. `classic` is oslo.messaging's
 own default and what novalab rendered before the key existed (nothing); `quorum` is what kolla-ansible
-(om_enable_rabbitmq_quorum_queues, om_enable_rabbitmq_transient_quorum_queue, om_enable_queue_manager)
-and OpenStack-Ansible set on 2024.1 and later, and what RabbitMQ 4.0 expects: it deprecates the
-transient non-exclusive classic queues oslo.messaging declares by default.
+(om_enable_rabbitmq_quorum_queues, om_enable_rabbitmq_transient_quorum_queue) and OpenStack-Ansible
+set on 2024.1 and later, and what RabbitMQ 4.0 expects: it deprecates the transient non-exclusive
+classic queues oslo.messaging declares by default.
 https://docs.openstack.org/oslo.messaging/latest/configuration/opts.html
+
+`use_queue_manager` (stable reply-queue names) is left to configOverrides: oslo.messaging's QManager
+reads /proc/<process group leader>/stat, and a daemon that Debian's init scripts start without
+systemd (start-stop-daemon --background) outlives its group leader, so nova-compute dies at start.
 """
 
 from __future__ import annotations
@@ -23,6 +27,5 @@ def rabbit_queue_options(queues: str) -> list[tuple[str, str]]:
         return [
             ("rabbit_quorum_queue", "true"),  # durable queues are quorum queues
             ("rabbit_transient_quorum_queue", "true"),  # and so are the reply and fanout queues
-            ("use_queue_manager", "true"),  # stable queue names across restarts, not uuid4 ones
         ]
     raise ValueError(f"rabbitQueues must be one of {', '.join(RABBIT_QUEUES)}")

@@ -78,7 +78,7 @@ def test_rabbit_queue_options_are_what_oslo_messaging_names_them():
     # which is what stacks rendered before services.rabbitQueues existed.
     assert rabbit_queue_options("classic") == []
     assert dict(rabbit_queue_options("quorum")) == {
-        "rabbit_quorum_queue": "true", "rabbit_transient_quorum_queue": "true", "use_queue_manager": "true",
+        "rabbit_quorum_queue": "true", "rabbit_transient_quorum_queue": "true",
     }
     with pytest.raises(ValueError, match="rabbitQueues"):
         rabbit_queue_options("mirrored")

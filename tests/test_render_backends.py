@@ -126,7 +126,7 @@ def test_without_an_overlay_the_ovs_agent_has_no_tunnels():
 
 # --- services.rabbitQueues -----------------------------------------------------------------------
 
-QUORUM = {"rabbit_quorum_queue": "true", "rabbit_transient_quorum_queue": "true", "use_queue_manager": "true"}
+QUORUM = {"rabbit_quorum_queue": "true", "rabbit_transient_quorum_queue": "true"}
 
 
 @pytest.mark.parametrize("backend", ["linuxbridge", "ovn", "openvswitch"])
