@@ -1,0 +1,128 @@
+"""Faster paths around two costs of the Pulumi Python SDK that grow with the number of resources.
+
+Stdlib only besides the SDK: run_program.py imports this inside the program's own virtualenv.
+Measured on `pulumi preview` of novalab at 10 hosts / 100 servers (SDK 3.260.0 and 3.272.0 have the
+same code here), these two took most of the program's event-loop thread:
+
+- Debug logs. The SDK sends 4-5 debug messages per resource as blocking `Engine.Log` calls, most
+  from the event loop's thread, so each registration waits for the engine to answer each message
+  (upstream cut their number twice: https://github.com/pulumi/pulumi/pull/7295,
+  https://github.com/pulumi/pulumi/pull/17489). `EngineLog` sends every message, in order, from
+  one thread: a debug message no longer blocks its caller, any other severity still returns only
+  once it has been sent, after every message before it, as the SDK's own call does. None is
+  dropped: the engine passes debug messages on to `--debug` displays and `--event-log` files, and a
+  program cannot tell whether anyone reads them.
+- Waiting for outstanding outputs. After the program returns, `wait_for_rpcs` waits for all pending
+  outputs with `asyncio.wait(FIRST_COMPLETED)` and again after every completion, adding and removing
+  a callback on thousands of tasks each round (https://github.com/pulumi/pulumi/pull/22411; asyncio's
+  https://github.com/python/cpython/issues/74741). `settle()` first waits for the same
+  registrations and outputs with one callback per task; the SDK's loop then finds them done and
+  consumes their results and errors exactly as before.
+
+Neither changes what the program sends: resources, inputs, dependencies, secrets and outputs are the
+SDK's own; only when the program waits changes. NOVALAB_SDK_SPEEDUPS=off leaves the SDK as it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import queue
+import threading
+from concurrent.futures import Future
+from typing import Any, Optional
+
+SWITCH = "NOVALAB_SDK_SPEEDUPS"
+
+
+def enabled() -> bool:
+    return os.environ.get(SWITCH, "on") != "off"
+
+
+class EngineLog:
+    """An engine client whose `Log` sends in order from one thread (see the module docstring).
+    Everything else is the wrapped client's own."""
+
+    def __init__(self, engine: Any, debug_severity: int) -> None:
+        self._engine = engine
+        self._debug = debug_severity
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        threading.Thread(target=self._send, name="novalab-engine-log", daemon=True).start()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._engine, name)
+
+    def Log(self, request: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N802 - the gRPC method
+        if request.severity == self._debug:
+            self._queue.put((request, args, kwargs, None))
+            return None
+        sent: Future = Future()
+        self._queue.put((request, args, kwargs, sent))
+        return sent.result()
+
+    def flush(self) -> None:
+        """Returns once every message logged before the call has been sent."""
+        sent: Future = Future()
+        self._queue.put((None, (), {}, sent))
+        sent.result()
+
+    def _send(self) -> None:
+        while True:
+            request, args, kwargs, sent = self._queue.get()
+            try:
+                result = None if request is None else self._engine.Log(request, *args, **kwargs)
+            except Exception as e:  # noqa: BLE001 - the waiting caller gets it, as from its own call
+                if sent is not None:
+                    sent.set_exception(e)
+                # A debug message the engine refused is dropped: the engine is gone, and the run
+                # fails on its next registration with the SDK's own error.
+                continue
+            if sent is not None:
+                sent.set_result(result)
+
+
+def install_engine_log() -> Optional[EngineLog]:
+    """Puts an EngineLog in front of the configured engine client; call after
+    pulumi.runtime.configure. None when there is no engine or the speedups are off."""
+    from pulumi.runtime import settings
+    from pulumi.runtime.proto import engine_pb2
+
+    engine = settings.get_engine()
+    if engine is None or not enabled():
+        return None
+    wrapped = EngineLog(engine, engine_pb2.DEBUG)
+    settings.SETTINGS.engine = wrapped
+    return wrapped
+
+
+def _in_flight() -> Optional[list]:
+    """The registrations and outputs the SDK's wait_for_rpcs waits for that are still running;
+    None when this SDK keeps them elsewhere (then settle leaves all the waiting to it)."""
+    from pulumi.runtime import settings
+
+    state = settings.SETTINGS
+    rpcs = getattr(getattr(state, "rpc_manager", None), "rpcs", None)
+    outputs, lock = getattr(state, "outputs", None), getattr(state, "lock", None)
+    if not isinstance(rpcs, list) or not isinstance(outputs, set) or lock is None:
+        return None
+    with lock:
+        tasks = [*rpcs, *outputs]
+    return [t for t in tasks if not t.done()]
+
+
+async def settle() -> None:
+    """Waits until no registration or output is in flight, or until one has failed: the SDK's own
+    wait then reports the failure as it always does. Results and errors are left to the SDK."""
+    if not enabled():
+        return
+    from pulumi.runtime import settings
+
+    while True:
+        await asyncio.sleep(0)  # the registrations the program just queued start
+        pending = _in_flight()
+        rpc_manager = getattr(settings.SETTINGS, "rpc_manager", None)
+        if not pending or getattr(rpc_manager, "unhandled_exception", None) is not None:
+            return
+        done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
+        if any(not t.cancelled() and t.exception() is not None for t in done):
+            return
