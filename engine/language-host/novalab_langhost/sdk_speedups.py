@@ -17,7 +17,8 @@ same code here), these two took most of the program's event-loop thread:
   a callback on thousands of tasks each round (https://github.com/pulumi/pulumi/pull/22411; asyncio's
   https://github.com/python/cpython/issues/74741). `settle()` first waits for the same
   registrations and outputs with one callback per task; the SDK's loop then finds them done and
-  consumes their results and errors exactly as before.
+  consumes their results and errors exactly as before. Not for a program with `pulumi.run(main)`:
+  its outputs may wait for `main`, which runs after the module.
 
 Neither changes what the program sends: resources, inputs, dependencies, secrets and outputs are the
 SDK's own; only when the program waits changes. NOVALAB_SDK_SPEEDUPS=off leaves the SDK as it is.
@@ -110,10 +111,20 @@ def _in_flight() -> Optional[list]:
     return [t for t in tasks if not t.done()]
 
 
+def _async_program_pending() -> bool:
+    """Whether the program registered `pulumi.run(main)`, or this SDK has no way to tell. Such a
+    program runs `main` only after the module has run, and its outputs may wait for it: settling
+    first would wait for ever, so the SDK's own loop does all the waiting."""
+    from pulumi.runtime import settings
+
+    root = settings.get_root_resource()
+    return root is None or getattr(root, "_async_program", True) is not None
+
+
 async def settle() -> None:
     """Waits until no registration or output is in flight, or until one has failed: the SDK's own
     wait then reports the failure as it always does. Results and errors are left to the SDK."""
-    if not enabled():
+    if not enabled() or _async_program_pending():
         return
     from pulumi.runtime import settings
 

@@ -277,3 +277,30 @@ def test_registrations_go_on_while_the_engine_holds_a_debug_message(tmp_path):
     assert run.returncode == 0, run.stderr
     first_debug = engine.events.index(f"log {DEBUG}")
     assert engine.events[:first_debug].count("registered") >= 20 + 10  # every Thing and every Pair
+
+
+ASYNC_MAIN = """
+import asyncio
+import pulumi
+
+ready = asyncio.get_event_loop().create_future()
+thing = pulumi.CustomResource("test:index:Thing", "thing", {"size": pulumi.Output.from_input(ready)})
+pulumi.export("size", thing.id.apply(lambda i: i))
+
+async def main():
+    ready.set_result(3)  # what the module's outputs wait for happens only once main runs
+    return {"fromMain": "yes"}
+
+pulumi.run(main)
+"""
+
+
+@pytest.mark.parametrize("speedups", ["on", "off"])
+def test_a_program_whose_outputs_wait_for_its_async_main_completes(tmp_path, speedups):
+    (tmp_path / "__main__.py").write_text(ASYNC_MAIN)
+    engine = StandInEngine()
+    run = run_against(engine, tmp_path, speedups)
+    assert run.returncode == 0, run.stderr
+    assert [r["inputs"] for r in engine.registered if r["name"] == "thing"] == [{"size": 3}]
+    stack = next(o["outputs"] for o in engine.outputs if "pulumi:pulumi:Stack" in o["urn"])
+    assert stack == {"size": "thing", "fromMain": "yes"}
