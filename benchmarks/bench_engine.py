@@ -7,7 +7,9 @@ opens no SSH session and calls no cloud API. Goal: the engine's preview within 2
 Each repetition runs, back to back: the preview as `./novalab preview` runs it, the same with the
 language host's SDK speedups off (NOVALAB_SDK_SPEEDUPS=off, engine/language-host/novalab_langhost/
 sdk_speedups.py), the same with the CLI's default checkpoints, and the mocks run. Ratios are taken
-within a repetition; the table shows medians and [min-max] over the repetitions.
+within a repetition; the table shows medians and [min-max] over the repetitions. The CPU ratio
+(all processes of the preview against the mocks process) shows the work the engine adds, which a
+busy machine does not change much.
 
     ./novalab benchmark --engine                      # 1 host x 10 servers, 10 hosts x 100 servers
     ./novalab benchmark --engine --repeat 5 --sdk 3.272.0   # also another Pulumi SDK (a cached venv)
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -59,22 +62,31 @@ def bench_stack(directory: Path, hosts: int, servers: int, venv: Optional[Path] 
     return pulumi
 
 
-def timed_preview(pulumi, checkpoints: bool = False, speedups: bool = True) -> float:
-    """Seconds of `pulumi preview`; without checkpoints as ./novalab preview runs it."""
+def children_cpu() -> float:
+    """CPU seconds of this process's finished descendants (the CLI reaps its plugins, the language
+    host its program): the work a run did, whatever else the machine was doing."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed_preview(pulumi, checkpoints: bool = False, speedups: bool = True) -> tuple[float, float]:
+    """Seconds and CPU seconds of `pulumi preview`; without checkpoints as ./novalab preview runs it."""
     pulumi.extra_env.update({SPEEDUPS_SWITCH: "on" if speedups else "off",
                              "PULUMI_SKIP_CHECKPOINTS": "false" if checkpoints else "true"})
-    start = time.perf_counter()
+    cpu, start = children_cpu(), time.perf_counter()
     result = pulumi.preview(check=False)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, children_cpu() - cpu
     if result.returncode != 0:
         sys.exit(f"preview failed:\n{result.output[-3000:]}")
-    return seconds
+    return seconds, cpu
 
 
-def mocks_run(python: Path, hosts: int, servers: int) -> float:
+def mocks_run(python: Path, hosts: int, servers: int) -> tuple[float, float]:
+    """The program's own seconds under mocks, and the CPU seconds of the whole process."""
+    cpu = children_cpu()
     out = subprocess.run([str(python), str(ROOT / "benchmarks" / "bench_program.py"), "--one", "program",
                           str(hosts), str(servers)], capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])["seconds"]
+    return json.loads(out.stdout.strip().splitlines()[-1])["seconds"], children_cpu() - cpu
 
 
 def sdk_venv(version: str) -> Path:
@@ -97,7 +109,7 @@ def spread(values: list[float]) -> str:
     return f"{statistics.median(values):.2f} [{min(values):.2f}-{max(values):.2f}]"
 
 
-COLUMNS = ["preview s", "SDK as is s", "checkpoints s", "mocks s", "ratio", "ratio as is"]
+COLUMNS = ["preview s", "SDK as is s", "checkpoints s", "mocks s", "ratio", "ratio as is", "CPU ratio"]
 
 
 def measure(version: str, hosts: int, servers: int, repeat: int) -> dict[str, list[float]]:
@@ -107,11 +119,12 @@ def measure(version: str, hosts: int, servers: int, repeat: int) -> dict[str, li
         pulumi = bench_stack(Path(tmp), hosts, servers, venv=venv)
         timed_preview(pulumi)  # warm: bytecode compiled, plugins read from disk once
         for _ in range(repeat):
-            fast = timed_preview(pulumi)
-            as_is = timed_preview(pulumi, speedups=False)
-            checkpoints = timed_preview(pulumi, checkpoints=True)
-            mocks = mocks_run(venv / "bin" / "python", hosts, servers)
-            for column, value in zip(COLUMNS, (fast, as_is, checkpoints, mocks, fast / mocks, as_is / mocks)):
+            fast, fast_cpu = timed_preview(pulumi)
+            as_is, _ = timed_preview(pulumi, speedups=False)
+            checkpoints, _ = timed_preview(pulumi, checkpoints=True)
+            mocks, mocks_cpu = mocks_run(venv / "bin" / "python", hosts, servers)
+            values = (fast, as_is, checkpoints, mocks, fast / mocks, as_is / mocks, fast_cpu / mocks_cpu)
+            for column, value in zip(COLUMNS, values):
                 runs[column].append(value)
     return runs
 
@@ -123,7 +136,8 @@ def main(argv: list[str]) -> None:
                     help="also measure this Pulumi SDK version (its own cached venv); repeatable")
     args = ap.parse_args(argv)
     versions = [metadata.version("pulumi"), *[v for v in args.sdk if v != metadata.version("pulumi")]]
-    print(f"median [min-max] of {args.repeat} runs; ratio = preview / mocks within a run")
+    print(f"median [min-max] of {args.repeat} runs; ratio = preview / mocks within a run; "
+          "CPU ratio = CPU seconds of the preview (CLI, language host, program, plugins) / of the mocks process")
     print(f"{'sdk':>8} {'hosts':>5} {'servers':>7} " + " ".join(f"{c:>19}" for c in COLUMNS))
     for version in versions:
         for hosts, servers in SIZES:
