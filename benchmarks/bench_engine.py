@@ -8,11 +8,12 @@ Each repetition runs, back to back: the preview as `./novalab preview` runs it, 
 language host's SDK speedups off (NOVALAB_SDK_SPEEDUPS=off, engine/language-host/novalab_langhost/
 sdk_speedups.py), the same with the CLI's default checkpoints, and the mocks run. Ratios are taken
 within a repetition; the table shows medians and [min-max] over the repetitions. The CPU ratio
-(all processes of the preview against the mocks process) shows the work the engine adds, which a
-busy machine does not change much.
+(all processes of the preview against the mocks process) shows the work the engine adds; a busy
+machine moves it far less than the wall clock.
 
     ./novalab benchmark --engine                      # 1 host x 10 servers, 10 hosts x 100 servers
-    ./novalab benchmark --engine --repeat 5 --sdk 3.272.0   # also another Pulumi SDK (a cached venv)
+    ./novalab benchmark --engine --repeat 5 --sdk 3.272.0   # also another Pulumi SDK (a cached venv),
+                                                            # taking turns with the pinned one
 """
 
 from __future__ import annotations
@@ -112,20 +113,24 @@ def spread(values: list[float]) -> str:
 COLUMNS = ["preview s", "SDK as is s", "checkpoints s", "mocks s", "ratio", "ratio as is", "CPU ratio"]
 
 
-def measure(version: str, hosts: int, servers: int, repeat: int) -> dict[str, list[float]]:
-    venv = sdk_venv(version)
-    runs: dict[str, list[float]] = {c: [] for c in COLUMNS}
+def measure(versions: list[str], hosts: int, servers: int, repeat: int) -> dict[str, dict[str, list[float]]]:
+    """Per SDK version, the columns' values of each repetition; the versions take turns within a
+    repetition, so a busy spell of the machine falls on all of them alike."""
+    venvs = {v: sdk_venv(v) for v in versions}
+    runs = {v: {c: [] for c in COLUMNS} for v in versions}
     with tempfile.TemporaryDirectory() as tmp:
-        pulumi = bench_stack(Path(tmp), hosts, servers, venv=venv)
-        timed_preview(pulumi)  # warm: bytecode compiled, plugins read from disk once
+        stacks = {v: bench_stack(Path(tmp) / v, hosts, servers, venv=venvs[v]) for v in versions}
+        for pulumi in stacks.values():
+            timed_preview(pulumi)  # warm: bytecode compiled, plugins read from disk once
         for _ in range(repeat):
-            fast, fast_cpu = timed_preview(pulumi)
-            as_is, _ = timed_preview(pulumi, speedups=False)
-            checkpoints, _ = timed_preview(pulumi, checkpoints=True)
-            mocks, mocks_cpu = mocks_run(venv / "bin" / "python", hosts, servers)
-            values = (fast, as_is, checkpoints, mocks, fast / mocks, as_is / mocks, fast_cpu / mocks_cpu)
-            for column, value in zip(COLUMNS, values):
-                runs[column].append(value)
+            for v, pulumi in stacks.items():
+                fast, fast_cpu = timed_preview(pulumi)
+                as_is, _ = timed_preview(pulumi, speedups=False)
+                checkpoints, _ = timed_preview(pulumi, checkpoints=True)
+                mocks, mocks_cpu = mocks_run(venvs[v] / "bin" / "python", hosts, servers)
+                values = (fast, as_is, checkpoints, mocks, fast / mocks, as_is / mocks, fast_cpu / mocks_cpu)
+                for column, value in zip(COLUMNS, values):
+                    runs[v][column].append(value)
     return runs
 
 
@@ -139,10 +144,10 @@ def main(argv: list[str]) -> None:
     print(f"median [min-max] of {args.repeat} runs; ratio = preview / mocks within a run; "
           "CPU ratio = CPU seconds of the preview (CLI, language host, program, plugins) / of the mocks process")
     print(f"{'sdk':>8} {'hosts':>5} {'servers':>7} " + " ".join(f"{c:>19}" for c in COLUMNS))
-    for version in versions:
-        for hosts, servers in SIZES:
-            runs = measure(version, hosts, servers, args.repeat)
-            print(f"{version:>8} {hosts:>5} {servers:>7} " + " ".join(f"{spread(runs[c]):>19}" for c in COLUMNS),
+    for hosts, servers in SIZES:
+        runs = measure(versions, hosts, servers, args.repeat)
+        for v in versions:
+            print(f"{v:>8} {hosts:>5} {servers:>7} " + " ".join(f"{spread(runs[v][c]):>19}" for c in COLUMNS),
                   flush=True)
 
 
