@@ -34,6 +34,7 @@ class HeldEngine:
 
     def __init__(self, fail_on: str = ""):
         self.sent: list[str] = []
+        self.threads: list[int] = []
         self.release = threading.Event()
         self.fail_on = fail_on
 
@@ -42,6 +43,7 @@ class HeldEngine:
         if request.message == self.fail_on:
             raise RuntimeError(f"engine refused {request.message}")
         self.sent.append(request.message)
+        self.threads.append(threading.get_ident())
         return "answer"
 
     def GetRootResource(self, request):  # noqa: N802
@@ -105,6 +107,20 @@ def test_an_engine_error_reaches_the_caller_of_a_non_debug_message():
     assert engine.sent == ["d2"]
 
 
+def test_after_send_directly_the_caller_sends_each_message_itself_after_the_queued_ones():
+    engine = HeldEngine()
+    wrapped = EngineLog(engine, DEBUG)
+    wrapped.Log(log(DEBUG, "d0"))  # held: the engine has not been released yet
+    switched = in_thread(wrapped.send_directly)
+    switched.join(0.5)
+    assert switched.is_alive(), "send_directly returned before the queued message was sent"
+    engine.release.set()
+    switched.join(10)
+    wrapped.Log(log(DEBUG, "d1"))
+    assert engine.sent == ["d0", "d1"]
+    assert engine.threads[1] == threading.get_ident() != engine.threads[0]
+
+
 def test_every_other_engine_call_is_the_clients_own():
     wrapped = EngineLog(HeldEngine(), DEBUG)
     assert wrapped.GetRootResource(None) == "root"
@@ -146,7 +162,7 @@ class StandInEngine(resource_pb2_grpc.ResourceMonitorServicer, engine_pb2_grpc.E
     answers with its inputs as outputs. With hold_debug, debug messages are answered only once
     `expected` resources have registered."""
 
-    def __init__(self, expected: int = 0, hold_debug: bool = False):
+    def __init__(self, expected: int = 0, hold_debug: bool = False, hold_seconds: float = 30):
         self.lock = threading.Lock()
         self.registered: list[dict] = []
         self.outputs: list[dict] = []
@@ -155,6 +171,7 @@ class StandInEngine(resource_pb2_grpc.ResourceMonitorServicer, engine_pb2_grpc.E
         self.all_registered = threading.Event()
         self.expected = expected
         self.hold_debug = hold_debug
+        self.hold_seconds = hold_seconds
         self.root = ""
 
     # ResourceMonitor
@@ -190,7 +207,7 @@ class StandInEngine(resource_pb2_grpc.ResourceMonitorServicer, engine_pb2_grpc.E
 
     # Engine
     def Log(self, request, context):  # noqa: N802
-        if self.hold_debug and request.severity == DEBUG and not self.all_registered.wait(30):
+        if self.hold_debug and request.severity == DEBUG and not self.all_registered.wait(self.hold_seconds):
             self.all_registered.set()  # held long enough: the registrations are waiting for it
         with self.lock:
             self.logs.append((request.severity, request.message, request.urn))
@@ -304,3 +321,19 @@ def test_a_program_whose_outputs_wait_for_its_async_main_completes(tmp_path, spe
     assert [r["inputs"] for r in engine.registered if r["name"] == "thing"] == [{"size": 3}]
     stack = next(o["outputs"] for o in engine.outputs if "pulumi:pulumi:Stack" in o["urn"])
     assert stack == {"size": "thing", "fromMain": "yes"}
+
+
+def test_when_the_sdk_does_the_waiting_its_debug_messages_block_again(tmp_path):
+    """With pulumi.run(main) settle leaves the outputs to the SDK's wait, which turns once per
+    completion: there the SDK sends its debug messages itself again, each waiting for the engine."""
+    (tmp_path / "__main__.py").write_text(ASYNC_MAIN.replace(
+        'thing = pulumi.CustomResource("test:index:Thing", "thing", {"size": pulumi.Output.from_input(ready)})',
+        'thing = pulumi.CustomResource("test:index:Thing", "thing", {"size": pulumi.Output.from_input(ready)})\n'
+        'late = thing.id.apply(lambda i: [pulumi.CustomResource("test:index:Thing", f"late-{n}", {}) for n in range(3)])',
+    ))
+    engine = StandInEngine(expected=4, hold_debug=True, hold_seconds=3)
+    run = run_against(engine, tmp_path, "on")
+    assert run.returncode == 0, run.stderr
+    # The late registrations come after main; one of their debug messages was held, and they waited.
+    last_registration = max(i for i, e in enumerate(engine.events) if e == "registered")
+    assert f"log {DEBUG}" in engine.events[:last_registration]
