@@ -2,8 +2,9 @@
 that registers the same provider resources with the bare SDK.
 
 The baseline registers exactly the program's provider (custom) resources: same types, same names,
-same input keys, the same dependencies and secrets, with constant text where the program renders
-files and builds command lines. What it leaves out is the program's own work: config parsing and
+same input keys, the same dependencies, with constant text where the program renders files and builds
+command lines (every stdin a secret). The hosts' steps come from the same step table the program
+walks (components/steps.py). What it leaves out is the program's own work: config parsing and
 checks, rendering, and the component resources that group the rest (one ComputeHost per host, one
 Server per server, one Flavors); the table shows how many. Each run checks that both registered
 the same provider resources, so the ratio compares like with like.
@@ -58,6 +59,20 @@ def run_baseline(hosts: int, servers: int):
     from pulumi_command import remote
     from support.mocks import PUBLIC_KEY, Recorder
 
+    from components.compute_host import SshAccess
+    from components.drift import FILE_KEYS, REVISION, REVISIONS, SECRET_CHANGES, reads
+    from components.host_record import record_name
+    from components.host_state import HostFileResource, HostServicesResource
+    from components.network import backend_of
+    from components.render import NOVA_COMPUTE_CONF, NOVA_CONF
+    from components.steps import CONTROLLER, NOVA_COMPUTE, PREVIOUS_BATCH, dependencies, host_steps
+
+    backend = backend_of(None)
+    table = host_steps(backend)  # the program's steps, as its ComputeHost makes them
+    follows = dependencies(table)
+    # The record row's records (host_record.py): one per file, one for the services; nothing rendered.
+    paths = [NOVA_CONF, NOVA_COMPUTE_CONF, *backend.config_files]
+    services = [NOVA_COMPUTE, *(a.service for a in backend.agents)]
     mocks = Recorder()
     pulumi.runtime.set_mocks(mocks, project="novalab", stack="bench", preview=False)
 
@@ -68,25 +83,32 @@ def run_baseline(hosts: int, servers: int):
         prev_gates: list = []  # dev config: rollout.batchSize 0, all hosts at once
         for h in range(hosts):
             name = f"compute-{h}"
-            conn = remote.ConnectionArgs(host=f"10.1.{h // 250}.{h % 250 + 1}", port=22, user="root", private_key=key,
-                                         dial_error_limit=20, per_dial_timeout=10)
-            ctl = remote.ConnectionArgs(host="10.0.0.6", port=22, user="root", private_key=key,
-                                        dial_error_limit=20, per_dial_timeout=10)
-
-            def cmd(step, deps, **kw):
-                return remote.Command(f"{name}-{step}", connection=kw.pop("connection", conn), create="true",
-                                      add_previous_output_in_env=False,
-                                      opts=pulumi.ResourceOptions(depends_on=deps), **kw)
-
+            dials = dict(dial_error_limit=SshAccess.DIAL_ERROR_LIMIT, per_dial_timeout=SshAccess.PER_DIAL_TIMEOUT)
+            conn = remote.ConnectionArgs(host=f"10.1.{h // 250}.{h % 250 + 1}", port=22, user="root", private_key=key, **dials)
+            ctl = remote.ConnectionArgs(host="10.0.0.6", port=22, user="root", private_key=key, **dials)
             files = pulumi.Output.secret("files")
-            clouds = pulumi.Output.secret("clouds")
-            controller = cmd("controller", prev_gates, connection=ctl, stdin=clouds, delete="forget")
-            packages = cmd("packages", [controller], logging=remote.Logging.STDOUT_AND_STDERR)
-            bridge = cmd("bridge", [packages], stdin="stanza", logging=remote.Logging.STDOUT_AND_STDERR)
-            config = cmd("config", [bridge], stdin=files, logging=remote.Logging.STDOUT, delete="stop")
-            nova = cmd("restart-nova-compute", [config], triggers=[files])
-            agent = cmd("restart-l2-agent", [config], triggers=[files])
-            gates.append(cmd("gate", [nova, agent], connection=ctl, stdin=clouds, delete="drain"))
+            made: dict = {}
+            for step in table:
+                deps = [d for n in follows[step.name]
+                        for d in (prev_gates if n == PREVIOUS_BATCH else made[n] if isinstance(made[n], list) else [made[n]])]
+                if step.record:
+                    reading = {"host": "h", "privateKey": key, "reads": reads(paths, services)}
+                    opts = pulumi.ResourceOptions(depends_on=deps)
+                    made[step.name] = [
+                        *(HostFileResource(record_name(name, p), {"connection": reading, REVISION: None, SECRET_CHANGES: None,
+                                                                  **{k: "x" for k in FILE_KEYS}}, opts) for p in paths),
+                        HostServicesResource(f"{name}-services", {"connection": reading, REVISIONS: None,
+                                                                  **{s: "running" for s in services}}, opts),
+                    ]
+                    continue
+                made[step.name] = remote.Command(
+                    f"{name}-{step.name}", connection=ctl if step.where == CONTROLLER else conn, create="true",
+                    delete="true" if step.delete else None,
+                    stdin=pulumi.Output.secret("stdin") if step.stdin is not None else None,
+                    triggers=[files] if step.restart else None,
+                    logging=remote.Logging(step.logging) if step.logging else None,
+                    add_previous_output_in_env=False, opts=pulumi.ResourceOptions(depends_on=deps))
+            gates.append(made["gate"])
         kp = openstack.compute.Keypair("gridka-api-node", name="gridka-api-node", public_key=PUBLIC_KEY)
         fl = openstack.compute.Flavor("x1.tiny", name="x1.tiny", flavor_id="6", ram=256, disk=2, vcpus=1, ephemeral=0,
                                       swap=0, rx_tx_factor=1.0, is_public=True)

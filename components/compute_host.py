@@ -1,186 +1,62 @@
 """ComputeHost: the tutorial's compute-node chapter, done over SSH on one host.
 
-Steps (each a pulumi-command `remote.Command`, child of the component, chained in this order):
-
-0. controller - on the controller: the nova service user can do what the gate needs (before the host
-               is touched)
-1. packages  - prechecks (precheck_host.sh: /dev/kvm for kvm, the bridge NIC, RabbitMQ reachable), then
-               "Software installation": nova-compute-qemu (or -kvm), the neutron L2 agent, bridge tools
-2. bridge    - "Network configuration": br100 on the host's VM-network NIC, persisted and up now
-3. config    - "nova configuration" + "nova-compute configuration" + the L2 agent's files
-4. restart   - `service nova-compute restart` (and the agent), only when their files changed
-5. gate      - "Final check", on the controller: map the host into its cell, wait until it is `up`
+The component walks the step table (steps.py: `host_steps` of the stack's network backend) and makes
+one pulumi-command `remote.Command` per row, child of the component, in the table's order: the
+controller check, the packages (after the prechecks), the backend's "Network configuration", the
+config files, the restarts (in parallel), and the gate ("Final check", on the controller); and, no
+command, `<host>-files`: the records of the host's files and services a refresh reads (host_record.py).
 
 A host removed from the stack leaves nova as operators take one out, by the steps' deletes in reverse
 order: the gate drains it (refusing while servers run there), the config step stops nova-compute and
-the L2 agent, the controller step deletes its service record and agents. Packages and files stay.
+the network agents, the controller step deletes its service record and agents. Packages and files stay.
 
-Everything that can be pure (rendering files, choosing packages, batching) is a plain function here
-or in render.py; the component only wires those to resources.
+Everything that can be pure (rendering files, choosing packages, batching) is a plain function in
+host_files.py, render.py and components/network/; the component only wires those to resources.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from functools import cached_property
+from typing import Any, Optional, Sequence
 
 import pulumi
 from pulumi_command import remote
 
-from .config import NetworkConfig, ServicesConfig
-from .overrides import Overrides, for_file
-from .render import (
-    LINUXBRIDGE_AGENT_INI,
-    NEUTRON_CONF,
-    NOVA_COMPUTE_CONF,
-    NOVA_CONF,
-    ManagedFile,
-    NovaComputeSettings,
-    ServiceAuth,
-    content_hash,
-    file_bundle,
-    nova_migration_files,
-    render_bridge_stanza,
-    render_clouds_yaml,
-    render_linuxbridge_agent_ini,
-    render_neutron_conf,
-    render_nova_compute_conf,
-    render_nova_conf,
-    service_auth_url,
-    transport_url,
-)
+from .config import NetworkConfig, RolloutConfig, ServicesConfig
+from .host_files import HostFiles, HostSpec, Passwords, host_packages, nova_service_auth, render_host_files
+from .host_record import config_repair, host_record, restart_trigger
+from .network import NetworkBackend, backend_of
+from .overrides import Overrides
+from .render import file_bundle, render_clouds_yaml
 from .scripts import script_command
+from .steps import (
+    CONTROLLER, DEPENDENCY_IDS, NOVA_COMPUTE, PREVIOUS_BATCH, Computed, Ref, Run, Step, dependencies, host_steps,
+)
 
-L2_AGENT = "neutron-linuxbridge-agent"
-
-# The steps of one host, in order; each is a remote.Command named "<host>-<step>". "controller" and
-# "gate" run on the controller, the rest on the host.
-STEPS = ("controller", "packages", "bridge", "config", "restart-nova-compute", "restart-l2-agent", "gate")
-CONTROLLER_STEPS = ("controller", "gate")
-
-
-def host_packages(virt_type: str) -> list[str]:
-    """What the tutorial installs, plus what today's compute node needs to plug ports and disks."""
-    hypervisor = {"qemu": "nova-compute-qemu", "kvm": "nova-compute-kvm"}[virt_type]
-    # bridge-utils + ifupdown: the interfaces.d stanza (bridge_ports); qemu-block-extra: RBD volumes.
-    return [hypervisor, L2_AGENT, "bridge-utils", "ifupdown", "qemu-block-extra"]
-
-
-@dataclass(frozen=True)
-class Passwords:
-    """Plain values, only ever handled inside an Output.apply of secret Outputs."""
-
-    rabbit: str
-    nova: str
-    neutron: Optional[str] = None
-    migration_key: Optional[str] = None  # nova's SSH key between compute hosts
-
-
-@dataclass(frozen=True)
-class HostFiles:
-    nova: tuple[ManagedFile, ...]
-    agent: tuple[ManagedFile, ...]
-    # Read by ssh when nova copies a disk, not by a service: no restart when they change.
-    nova_ssh: tuple[ManagedFile, ...] = ()
-
-    @property
-    def all(self) -> tuple[ManagedFile, ...]:
-        return self.nova + self.agent + self.nova_ssh
-
-
-def nova_service_auth(services: ServicesConfig, password: str) -> ServiceAuth:
-    return ServiceAuth(
-        auth_url=service_auth_url(services.keystone_url),
-        username=services.nova_user,
-        password=password,
-        project_name=services.service_project,
-        region=services.region,
-    )
-
-
-@dataclass(frozen=True)
-class HostSpec:
-    """What the rendered files say about the host itself (plain values: an address that was an
-    Output is resolved by the time files are rendered)."""
-
-    name: str
-    address: str
-    virt_type: str
-
-
-def render_host_files(
-    host: HostSpec,
-    services: ServicesConfig,
-    network: NetworkConfig,
-    pw: Passwords,
-    overrides: Optional[Overrides] = None,
-) -> HostFiles:
-    """Every config file of one compute host, rendered with the operator's overrides (pure)."""
-    overrides = overrides or {}
-    nova_auth = nova_service_auth(services, pw.nova)
-    # Without a neutron service password, nova talks to neutron as itself (it holds admin in the
-    # service project, as the install guides set it up).
-    neutron_auth = (
-        ServiceAuth(
-            auth_url=nova_auth.auth_url,
-            username=services.neutron_user,
-            password=pw.neutron,
-            project_name=services.service_project,
-            region=services.region,
-        )
-        if pw.neutron
-        else nova_auth
-    )
-    transport = transport_url(services.rabbit_user, pw.rabbit, services.rabbit_host, services.rabbit_port)
-    nova_conf = render_nova_conf(
-        NovaComputeSettings(
-            host=host.name,
-            my_ip=host.address,
-            transport_url=transport,
-            glance_api_servers=tuple(services.glance_api_servers),
-            novncproxy_base_url=services.novncproxy_base_url,
-            keystone=nova_auth,
-            neutron=neutron_auth,
-            neutron_url=services.neutron_url,
-            region=services.region,
-        ),
-        for_file(overrides, NOVA_CONF),
-    )
-    nova_compute_conf = render_nova_compute_conf(host.virt_type, for_file(overrides, NOVA_COMPUTE_CONF))
-    neutron_conf = render_neutron_conf(host.name, transport, for_file(overrides, NEUTRON_CONF))
-    agent_ini = render_linuxbridge_agent_ini(
-        network.physnet, network.bridge, host.address, network.tunnel_overlay, for_file(overrides, LINUXBRIDGE_AGENT_INI)
-    )
-    # Grouped by the service that reads them: a change restarts only that service.
-    nova = (
-        ManagedFile(NOVA_CONF, nova_conf, "root", "nova", "0640"),
-        ManagedFile(NOVA_COMPUTE_CONF, nova_compute_conf, "root", "nova", "0640"),
-    )
-    agent = (
-        ManagedFile(NEUTRON_CONF, neutron_conf, "root", "neutron", "0640"),
-        ManagedFile(LINUXBRIDGE_AGENT_INI, agent_ini, "root", "neutron", "0640"),
-    )
-    nova_ssh = nova_migration_files(pw.migration_key) if pw.migration_key else ()
-    return HostFiles(nova=nova, agent=agent, nova_ssh=nova_ssh)
-
+_DEFAULT_TABLE = host_steps(backend_of(None))
+# The command steps of one host with the default (Linux bridge) backend, in order; each is a
+# remote.Command named "<host>-<step>" (the record row, "<host>-files", is not one).
+STEPS = tuple(s.name for s in _DEFAULT_TABLE if not s.record)
+CONTROLLER_STEPS = tuple(s.name for s in _DEFAULT_TABLE if s.where == CONTROLLER)
 
 _FACT = re.compile(r"^novalab-facts (.*)$", re.M)
 
 
-def parse_facts(stdout: Optional[str]) -> dict[str, int]:
-    """The `novalab-facts ram_mb=.. vcpus=.. disk_gb=..` line install_packages.sh prints last."""
+def parse_fact_words(stdout: Optional[str]) -> dict[str, str]:
+    """The last `novalab-facts key=value ...` line a step printed, as text."""
     match = None
     for match in _FACT.finditer(stdout or ""):
         pass
     if match is None:
         return {}
-    facts: dict[str, int] = {}
-    for item in match.group(1).split():
-        key, _, value = item.partition("=")
-        if value.isdigit():
-            facts[key] = int(value)
-    return facts
+    return dict(item.partition("=")[::2] for item in match.group(1).split() if "=" in item)
+
+
+def parse_facts(stdout: Optional[str]) -> dict[str, int]:
+    """The `novalab-facts ram_mb=.. vcpus=.. disk_gb=..` line install_packages.sh prints last."""
+    return {k: int(v) for k, v in parse_fact_words(stdout).items() if v.isdigit()}
 
 
 def plan_batches(names: Sequence[str], batch_size: int) -> list[list[str]]:
@@ -198,6 +74,11 @@ class SshAccess:
     port: int
     private_key: pulumi.Input[str]  # a secret Output
 
+    # How hard a step tries to reach its host: the provider retries a failed dial with backoff, and
+    # one dial (TCP connect and SSH handshake) may take this many seconds.
+    DIAL_ERROR_LIMIT = 20
+    PER_DIAL_TIMEOUT = 10
+
     @property
     def sudo(self) -> bool:
         return self.user != "root"
@@ -209,8 +90,8 @@ class SshAccess:
             user=self.user,
             private_key=self.private_key,
             host_key=host_key,
-            dial_error_limit=20,
-            per_dial_timeout=10,
+            dial_error_limit=self.DIAL_ERROR_LIMIT,
+            per_dial_timeout=self.PER_DIAL_TIMEOUT,
         )
 
 
@@ -219,8 +100,8 @@ class ComputeHostArgs:
     """One compute host. `address` and `host_key` (and the controller's) may be Outputs, e.g. of
     hosts that are VMs another stack made (StackReference); the rest is plain config."""
 
-    host_name: str  # nova's `host`: the gate finds the compute service and the L2 agent by it
-    address: pulumi.Input[str]  # management address: SSH target, my_ip, the VXLAN endpoint
+    host_name: str  # nova's `host`: the gate finds the compute service and the network agents by it
+    address: pulumi.Input[str]  # management address: SSH target, my_ip, the tunnel endpoint
     bridge_interface: str
     virt_type: str
     controller_address: pulumi.Input[str]
@@ -231,147 +112,164 @@ class ComputeHostArgs:
     nova_password: pulumi.Input[str]
     neutron_password: Optional[pulumi.Input[str]] = None
     nova_migration_key: Optional[pulumi.Input[str]] = None  # a secret Output (render.nova_migration_files)
+    metadata_secret: Optional[pulumi.Input[str]] = None  # a secret Output: the OVN metadata agent's
+    tunnel_address: Optional[str] = None  # "IP/PREFIX" on the provider bridge (Open vSwitch backends)
     host_key: Optional[pulumi.Input[str]] = None
     controller_host_key: Optional[pulumi.Input[str]] = None
     # {<file>: {<section>: {<key>: <value>}}} (overrides.py); a secret Output when set as a secret.
     config_overrides: pulumi.Input[Overrides] = field(default_factory=dict)
-    gate_timeout_seconds: int = 300
+    gate_timeout_seconds: int = RolloutConfig.model_fields["gate_timeout_seconds"].default
     after: Sequence[pulumi.Resource] = field(default_factory=list)
 
 
-def packages_command(args: ComputeHostArgs, address: str) -> str:
-    """Prechecks (nothing is touched when one fails), then the packages."""
-    sudo = args.ssh.sudo
-    precheck = script_command(
-        "precheck_host.sh",
-        args.host_name,
-        args.virt_type,
-        args.bridge_interface,
-        address,
-        args.services.rabbit_host,
-        args.services.rabbit_port,
-        sudo=sudo,
+def unavailable_options(option: str, backend: NetworkBackend, values) -> tuple[str, ...]:
+    """OPTION, VALUES..., WHY for a script that refuses the backend where it no longer exists."""
+    u = backend.unavailable
+    return (option, *values(u), u.why) if u else ()
+
+
+class StepContext:
+    """The values the table's rows name (`V.<name>`), for one host. `steps` fills as rows are made,
+    so a value read from a step's output (the files, from the backend's facts) is built on first use."""
+
+    def __init__(self, args: ComputeHostArgs, backend: NetworkBackend, address: pulumi.Output[str]):
+        self.args = args
+        self.backend = backend
+        self.steps: dict[str, pulumi.Resource] = {}
+        self.host_name = args.host_name
+        self.virt_type = args.virt_type
+        self.bridge_interface = args.bridge_interface
+        self.bridge = args.network.bridge
+        self.address = address
+        self.rabbit_host = args.services.rabbit_host
+        self.rabbit_port = args.services.rabbit_port
+        self.gate_timeout = args.gate_timeout_seconds
+        self.packages = tuple(host_packages(args.virt_type, backend))
+        self.services = (NOVA_COMPUTE, *(a.service for a in backend.agents))
+        self.stopped_services = self.services
+        self.network_removal = backend.removal
+        self.gate_agent_args = tuple(arg for t in backend.gate_agent_types for arg in ("--agent-type", t))
+        self.package_checks = unavailable_options("--refuse-from", backend, lambda u: (u.package, u.release.neutron_version))
+        self.controller_checks = (
+            *unavailable_options("--refuse-from-microversion", backend, lambda u: (u.release.compute_microversion,)),
+            "--rabbit-queues", args.services.rabbit_queues,
+        )
+
+    @cached_property
+    def clouds_yaml(self) -> pulumi.Output[str]:
+        """nova's service user's credentials for the controller's steps (a secret)."""
+        return pulumi.Output.secret(
+            pulumi.Output.from_input(self.args.nova_password).apply(
+                lambda pw: render_clouds_yaml(nova_service_auth(self.args.services, pw))
+            )
+        )
+
+    def render(self, address: str, pw: Passwords, overrides: Overrides, facts_stdout: Optional[str] = None) -> HostFiles:
+        a = self.args
+        return render_host_files(HostSpec(a.host_name, address, a.virt_type, a.tunnel_address), a.services, a.network,
+                                 pw, overrides, parse_fact_words(facts_stdout))
+
+    @property
+    def facts_stdout(self) -> Optional[pulumi.Output[str]]:  # what the backend's `facts_from` row printed
+        return self.steps[self.backend.facts_from].stdout if self.backend.facts_from else None
+
+    def rendered(self, make) -> pulumi.Output:
+        """make(address, passwords, overrides, overrides are a secret, facts) over the resolved inputs."""
+        a = self.args
+        overrides = pulumi.Output.from_input(a.config_overrides)
+        return pulumi.Output.all(
+            self.address, overrides, pulumi.Output.from_input(overrides.is_secret()), a.rabbit_password, a.nova_password,
+            a.neutron_password, a.nova_migration_key, a.metadata_secret, self.facts_stdout,
+        ).apply(lambda v: make(v[0], Passwords(*v[3:8]), v[1], v[2], v[8]))
+
+    @cached_property
+    def files(self) -> pulumi.Output[HostFiles]:
+        """Rendered from secrets, so the bundle and its hashes are secrets too."""
+        return self.rendered(lambda addr, pw, overrides, _, facts: self.render(addr, pw, overrides, facts))
+
+    @property
+    def config_repair(self) -> pulumi.Input:
+        return config_repair(self.steps.get("files"))
+
+    @cached_property
+    def file_bundle(self) -> pulumi.Output[str]:
+        return pulumi.Output.secret(self.files.apply(lambda f: file_bundle(f.all)))
+
+    def restart_trigger(self, service: str) -> pulumi.Output[str]:
+        return restart_trigger(self.files, self.steps.get("files"), service)
+
+    def value(self, arg: Any, deps: Sequence[pulumi.Resource]) -> list:
+        """A row's argument as the values it stands for (a sequence is spread)."""
+        if arg == DEPENDENCY_IDS:
+            value: Any = pulumi.Output.all(*(d.id for d in deps)).apply(",".join)
+        elif isinstance(arg, Ref):
+            value = getattr(self, arg.name)
+        elif isinstance(arg, Computed):
+            value = arg.fn(self)
+        else:
+            value = arg
+        return list(value) if isinstance(value, (list, tuple)) else [value]
+
+    def command(self, runs: Sequence[Run | Ref], deps: Sequence[pulumi.Resource]) -> Optional[pulumi.Input[str]]:
+        """The command line of a row's runs, chained with &&: plain text unless an argument is an Output."""
+        runs = [r for item in runs for r in ((item,) if isinstance(item, Run) else getattr(self, item.name))]
+        if not runs:
+            return None
+        parts = [(run.script, [v for arg in run.args for v in self.value(arg, deps)]) for run in runs]
+        sudo = self.args.ssh.sudo
+
+        def line(parts: list) -> str:
+            return " && ".join(script_command(script, *args, sudo=sudo) for script, args in parts)
+
+        flat = [v for _, args in parts for v in args]
+        if not any(isinstance(v, pulumi.Output) for v in flat):
+            return line(parts)
+
+        def fill(values: list) -> str:
+            it = iter(values)
+            spread = lambda v: list(v) if isinstance(v, (list, tuple)) else [v]  # noqa: E731 (an Output of a sequence)
+            return line([(script, [w for _ in args for w in spread(next(it))]) for script, args in parts])
+
+        return pulumi.Output.all(*flat).apply(fill)
+
+
+def make_row(parent: pulumi.Resource, name: str, step: Step, ctx: StepContext, deps: list, connection) -> pulumi.Resource:
+    """The resource of one row of the table for host `name`: a remote.Command, or the host's records."""
+    opts = pulumi.ResourceOptions(parent=parent, depends_on=deps)
+    if step.record:
+        return host_record(ctx, f"{name}-{step.name}", opts)
+    return remote.Command(
+        f"{name}-{step.name}",
+        connection=connection,
+        create=ctx.command(step.create, deps),
+        delete=ctx.command(step.delete, deps),
+        stdin=ctx.value(step.stdin, deps)[0] if step.stdin is not None else None,
+        triggers=[ctx.restart_trigger(step.restart)] if step.restart else None,
+        logging=remote.Logging(step.logging) if step.logging else None,
+        add_previous_output_in_env=False,
+        opts=opts,
     )
-    return f"{precheck} && {script_command('install_packages.sh', *host_packages(args.virt_type), sudo=sudo)}"
 
 
 class ComputeHost(pulumi.ComponentResource):
     """One compute node, provisioned as the tutorial does by hand; `gate` proves it is up."""
 
-    controller: remote.Command
-    packages: remote.Command
-    bridge: remote.Command
-    config: remote.Command
-    restart_nova: remote.Command
-    restart_agent: remote.Command
-    gate: remote.Command
+    steps: dict[str, pulumi.Resource]
 
     def __init__(self, name: str, args: ComputeHostArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("novalab:index:ComputeHost", name, None, opts)
-        ssh = args.ssh
+        backend = backend_of(args.network)
         address = pulumi.Output.from_input(args.address)
-        conn = ssh.connection(address, args.host_key)
-
-        def step(suffix: str, depends_on: Sequence[pulumi.Resource], **kw) -> remote.Command:
-            return remote.Command(
-                f"{name}-{suffix}",
-                connection=kw.pop("connection", conn),
-                add_previous_output_in_env=False,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
-                **kw,
-            )
-
-        # 0. the controller's part: checked before the host is touched (the nova service user can
-        #    do what the gate needs); when the host leaves the stack this is deleted last, after the
-        #    host stopped its services, and then forgets the host in nova (decommission, forget).
-        clouds = pulumi.Output.secret(
-            pulumi.Output.from_input(args.nova_password).apply(
-                lambda pw: render_clouds_yaml(nova_service_auth(args.services, pw))
-            )
-        )
-        controller = ssh.connection(args.controller_address, args.controller_host_key)
-        self.controller = step(
-            "controller",
-            args.after,
-            connection=controller,
-            create=script_command("precheck_controller.sh", args.host_name, sudo=ssh.sudo),
-            delete=script_command("decommission_compute_host.sh", "forget", args.host_name, sudo=ssh.sudo),
-            stdin=clouds,
-        )
-
-        # 1. packages, after the prechecks
-        self.packages = step(
-            "packages",
-            [self.controller],
-            create=address.apply(lambda a: packages_command(args, a)),
-            logging=remote.Logging.STDOUT_AND_STDERR,
-        )
-
-        # 2. bridge (the interface is config: the tutorial's text says eth2, its stanza eth1)
-        self.bridge = step(
-            "bridge",
-            [self.packages],
-            create=address.apply(
-                lambda a: script_command("configure_bridge.sh", args.network.bridge, args.bridge_interface, a, sudo=ssh.sudo)
-            ),
-            stdin=render_bridge_stanza(args.network.bridge, args.bridge_interface),
-            logging=remote.Logging.STDOUT_AND_STDERR,
-        )
-
-        # 3. config files: rendered from secrets, so the bundle and its hashes are secrets too.
-        def render(values: list) -> HostFiles:
-            addr, overrides, rabbit, nova, neutron, migration_key = values
-            spec = HostSpec(args.host_name, addr, args.virt_type)
-            pw = Passwords(rabbit, nova, neutron, migration_key)
-            return render_host_files(spec, args.services, args.network, pw, overrides)
-
-        files = pulumi.Output.all(
-            address, args.config_overrides, args.rabbit_password, args.nova_password, args.neutron_password,
-            args.nova_migration_key,
-        ).apply(render)
-        # When the host leaves the stack, this step's delete stops its services (after the gate's
-        # delete took it out of nova); the files and packages stay.
-        self.config = step(
-            "config",
-            [self.bridge],
-            create=script_command("write_files.sh", sudo=ssh.sudo),
-            delete=script_command("restart_service.sh", "--stop", "nova-compute", L2_AGENT, sudo=ssh.sudo),
-            stdin=pulumi.Output.secret(files.apply(lambda f: file_bundle(f.all))),
-            logging=remote.Logging.STDOUT,  # paths only; stderr could echo input
-        )
-
-        # 4. restarts: a trigger is the hash of the service's own files, so an unchanged file
-        #    never restarts anything and a changed one (an override too) restarts only its service.
-        self.restart_nova = step(
-            "restart-nova-compute",
-            [self.config],
-            create=script_command("restart_service.sh", "nova-compute", sudo=ssh.sudo),
-            triggers=[pulumi.Output.secret(files.apply(lambda f: content_hash(f.nova)))],
-        )
-        self.restart_agent = step(
-            "restart-l2-agent",
-            [self.config],
-            create=script_command("restart_service.sh", L2_AGENT, sudo=ssh.sudo),
-            triggers=[pulumi.Output.secret(files.apply(lambda f: content_hash(f.agent)))],
-        )
-
-        # 5. gate, on the controller. A restart changes its command line (--after), which re-runs it
-        #    as an update: the gate is never replaced. Its delete runs only when the host leaves the
-        #    stack: it drains the host in nova first (refusing while servers run there).
-        gate_command = pulumi.Output.all(address, self.restart_nova.id, self.restart_agent.id).apply(
-            lambda v: script_command(
-                "gate_compute_host.sh", args.host_name, args.gate_timeout_seconds, "--with-l2-agent",
-                "--address", v[0], "--after", f"{v[1]},{v[2]}", sudo=ssh.sudo,
-            )
-        )
-        self.gate = step(
-            "gate",
-            [self.restart_nova, self.restart_agent],
-            connection=controller,
-            create=gate_command,
-            delete=script_command("decommission_compute_host.sh", "drain", args.host_name, sudo=ssh.sudo),
-            stdin=clouds,
-        )
+        ctx = StepContext(args, backend, address)
+        connections = {
+            CONTROLLER: args.ssh.connection(args.controller_address, args.controller_host_key),
+        }
+        host_connection = args.ssh.connection(address, args.host_key)
+        table = host_steps(backend)
+        for step, names in zip(table, dependencies(table).values()):
+            deps = [d for n in names for d in (list(args.after) if n == PREVIOUS_BATCH else [ctx.steps[n]])]
+            ctx.steps[step.name] = make_row(self, name, step, ctx, deps, connections.get(step.where, host_connection))
+        self.steps = ctx.steps
 
         facts = self.packages.stdout.apply(parse_facts)
         self.host_name = args.host_name
@@ -390,3 +288,22 @@ class ComputeHost(pulumi.ComponentResource):
                 "gate": self.gate.stdout,
             }
         )
+
+    @property
+    def packages(self) -> remote.Command:
+        return self.steps["packages"]
+
+    @property
+    def config(self) -> remote.Command:
+        return self.steps["config"]
+
+    @property
+    def gate(self) -> remote.Command:
+        return self.steps["gate"]
+
+
+def packages_command(args: ComputeHostArgs, address: str) -> str:
+    """The packages step's command line for one host (prechecks, then the packages)."""
+    ctx = StepContext(args, backend_of(args.network), address)
+    return ctx.command(next(s for s in host_steps(ctx.backend) if s.name == "packages").create, [])
+

@@ -16,15 +16,25 @@ import re
 from pathlib import PurePosixPath
 from typing import Any, Mapping
 
-from .render import LINUXBRIDGE_AGENT_INI, NEUTRON_CONF, NOVA_COMPUTE_CONF, NOVA_CONF
+from .config.fields import control_characters
+from .network import BACKENDS, DEFAULT
+from .render import NOVA_COMPUTE_CONF, NOVA_CONF
 
 # Overrides of one file: section -> key -> value as written to the file.
 FileOverrides = dict[str, dict[str, str]]
 # All overrides: file name -> FileOverrides.
 Overrides = dict[str, FileOverrides]
 
-# The files an override may name, by their name on the host.
-FILES: dict[str, str] = {PurePosixPath(p).name: p for p in (NOVA_CONF, NOVA_COMPUTE_CONF, NEUTRON_CONF, LINUXBRIDGE_AGENT_INI)}
+
+
+def files_for(backend: str) -> dict[str, str]:
+    """The files an override may name with a network backend, by their name on the host: nova's and
+    that backend's (an override of another backend's file would change nothing)."""
+    return {PurePosixPath(p).name: p for p in (NOVA_CONF, NOVA_COMPUTE_CONF, *BACKENDS[backend].config_files)}
+
+
+# With the default backend (Linux bridge, the tutorial's).
+FILES = files_for(DEFAULT)
 
 _RABBIT = (
     "novalab builds it from services.rabbitHost, rabbitPort, rabbitUser and the secret rabbitPassword "
@@ -51,6 +61,26 @@ REFUSED: dict[tuple[str, str, str], str] = {
     ("nova-compute.conf", "libvirt", "virt_type"): (
         "set computeHosts[].virtType: it also picks the package (nova-compute-qemu or -kvm) and the "
         "/dev/kvm precheck"
+    ),
+    # The Open vSwitch backends' agents must agree with what the bridge step made on the host.
+    ("neutron_ovn_metadata_agent.ini", "ovn", "ovn_sb_connection"): (
+        "it is the southbound database ovn-controller registers the chassis in: set services.ovnSouthbound"
+    ),
+    ("neutron_ovn_metadata_agent.ini", "DEFAULT", "metadata_proxy_shared_secret"): (
+        "set the secret metadataProxySharedSecret (`pulumi config set --secret`)"
+    ),
+    ("openvswitch_agent.ini", "ovs", "datapath_type"): (
+        "the bridge step makes the provider bridge with the datapath it runs, and the agent's bridges must "
+        "use the same: set network.datapathType"
+    ),
+    ("openvswitch_agent.ini", "ovs", "local_ip"): (
+        "the bridge step puts the tunnel endpoint on the provider bridge: set computeHosts[].tunnelAddress"
+    ),
+    # nova keeps the compute node's id in state_path since 2023.1 (compute_id), and refuses to start
+    # when it changes under it: https://docs.openstack.org/nova/latest/admin/compute-node-identification.html
+    ("nova.conf", "DEFAULT", "state_path"): (
+        "nova-compute keeps the compute node's id (compute_id) there and would not start with it moved; "
+        "it stays /var/lib/nova"
     ),
 }
 
@@ -79,28 +109,30 @@ def refusal(file: str, section: str, key: str) -> str | None:
 
 
 def _scalar_text(value: Any) -> str | None:
-    """An override value as written to the file, or None when it is not one line of text, a number
-    or true/false (oslo list options are one comma-separated string)."""
+    """An override value as written to the file, or None when it is not one line of printable text
+    (no control character: no line break, tab or NUL), a number or true/false (oslo list options
+    are one comma-separated string)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return str(value)
-    if isinstance(value, str) and not any(c in value for c in "\n\r\0"):
+    if isinstance(value, str) and not control_characters(value):
         return value
     return None
 
 
-def override_problems(base: str, value: Any) -> list[str]:
+def override_problems(base: str, value: Any, backend: str = DEFAULT) -> list[str]:
     """Every problem of one configOverrides value, each naming the option by its config path and
     saying what is expected. No message shows a value."""
+    files = files_for(backend if backend in BACKENDS else DEFAULT)
     if value is None:
         return []
     if not isinstance(value, Mapping):
-        return [f"{base}: expected {SHAPE} with <file> one of {', '.join(FILES)}"]
+        return [f"{base}: expected {SHAPE} with <file> one of {', '.join(files)}"]
     problems: list[str] = []
     for file, sections in value.items():
-        if file not in FILES:
-            problems.append(f'{option_path(base, str(file))}: unknown file; expected one of {", ".join(FILES)}')
+        if file not in files:
+            problems.append(f'{option_path(base, str(file))}: unknown file; expected one of {", ".join(files)}')
             continue
         if not isinstance(sections, Mapping):
             problems.append(f"{option_path(base, file)}: expected {{<section>: {{<key>: <value>}}}}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import pulumi
 from pydantic import SecretStr
@@ -12,8 +12,12 @@ from pydantic import SecretStr
 import pulumi_openstack as openstack
 
 from .compute_host import ComputeHost, ComputeHostArgs, SshAccess, plan_batches
-from .config import ComputeHostConfig, ConfigError, StackConfig, StackOutputRef, check_ip, load_stack_config
+from .config import (
+    KEYSCAN, ComputeHostConfig, ConfigError, StackConfig, StackOutputRef, check_host_key, check_ip,
+    load_stack_config,
+)
 from .flavors import Flavors, flavor_ref
+from .placement import HostPlacement
 from .servers import Server, ServerArgs
 
 
@@ -105,30 +109,41 @@ class StackOutputs:
     def __init__(self) -> None:
         self.refs: dict[str, pulumi.StackReference] = {}
 
-    def get(self, ref: StackOutputRef, key: str, check=None) -> pulumi.Output[str]:
+    def get(self, ref: StackOutputRef, key: str, check: Callable[[str], str], expected: str, hint: str = "") -> pulumi.Output[str]:
+        """The output, checked at run time as the same key given inline is checked up front. The
+        value may be a secret of that stack: a message never shows it."""
         if ref.stack not in self.refs:
             self.refs[ref.stack] = pulumi.StackReference(ref.stack)
         where = f"{key}: output {ref.output!r} of stack {ref.stack!r}"
 
         def value(v):
             if not isinstance(v, str) or not v:
-                raise ValueError(f"{where} is missing or not text; expected {'an IP address' if check else 'a host key'}")
-            if check is not None:
-                try:
-                    return check(v)
-                except ValueError:
-                    # The value may be a secret of that stack: not shown.
-                    raise ValueError(f"{where} is not an IP address") from None
-            return v
+                raise ValueError(f"{where} is missing or not text; expected {expected}")
+            try:
+                return check(v)
+            except ValueError:
+                raise ValueError(f"{where} is not {expected}{hint}") from None
 
         return self.refs[ref.stack].get_output(ref.output).apply(value)
+
+
+def unpinned_hosts(cfg: StackConfig) -> list[str]:
+    """The hosts (controller included) whose SSH host key nothing pins: any key is accepted there."""
+    names = [] if cfg.controller.host_key else [f"{cfg.controller.name} (controller)"]
+    return names + [h.name for h in cfg.compute_hosts if h.host_key is None and h.host_key_from is None]
 
 
 def host_args(cfg: StackConfig, index: int, host: ComputeHostConfig, ssh: SshAccess, outputs: StackOutputs,
               after: list[pulumi.Resource]) -> ComputeHostArgs:
     path = f"computeHosts[{index}]"
-    address = host.address if host.address_from is None else outputs.get(host.address_from, f"{path}.addressFrom", check_ip)
-    host_key = host.host_key if host.host_key_from is None else outputs.get(host.host_key_from, f"{path}.hostKeyFrom")
+    address = host.address
+    if host.address_from is not None:
+        address = outputs.get(host.address_from, f"{path}.addressFrom", check_ip, "an IP address")
+    host_key = host.host_key
+    if host.host_key_from is not None:
+        host_key = outputs.get(
+            host.host_key_from, f"{path}.hostKeyFrom", check_host_key, "an OpenSSH public key", f"; {KEYSCAN}"
+        )
     overrides, overrides_secret = cfg.host_overrides(host)
     return ComputeHostArgs(
         host_name=host.name,
@@ -145,6 +160,8 @@ def host_args(cfg: StackConfig, index: int, host: ComputeHostConfig, ssh: SshAcc
         nova_password=secret(cfg.nova_service_password),
         neutron_password=secret(cfg.neutron_service_password),
         nova_migration_key=secret(cfg.nova_migration_ssh_key),
+        metadata_secret=secret(cfg.metadata_proxy_shared_secret),
+        tunnel_address=host.tunnel_address,
         config_overrides=pulumi.Output.secret(overrides) if overrides_secret else overrides,
         gate_timeout_seconds=cfg.rollout.gate_timeout_seconds,
         after=after,
@@ -159,6 +176,10 @@ def provision_compute_hosts(cfg: StackConfig, ssh: SshAccess) -> list[ComputeHos
     previous_gates: list[pulumi.Resource] = []
     for batch in plan_batches([h.name for h in cfg.compute_hosts], cfg.rollout.batch_size):
         current = [ComputeHost(name, host_args(cfg, *index[name], ssh, outputs, previous_gates)) for name in batch]
+        for host in current:
+            overrides, secret = cfg.host_overrides(index[host.host_name][1])
+            HostPlacement(f"{host.host_name}-placement", host.host_name, overrides, secret,
+                          opts=pulumi.ResourceOptions(parent=host))
         hosts.extend(current)
         previous_gates = [h.gate for h in current]
     return hosts
@@ -174,6 +195,12 @@ def run(base_dir: Optional[Path] = None) -> dict:
     except ConfigError as e:
         raise pulumi.RunError(str(e)) from None
 
+    unpinned = unpinned_hosts(cfg)
+    if unpinned:
+        pulumi.log.warn(
+            f"SSH host keys not pinned, any key is accepted for: {', '.join(unpinned)}; "
+            f"set hostKey (or hostKeyFrom) for each: {KEYSCAN.replace('HOST', 'ADDRESS')}"
+        )
     ssh = SshAccess(user=cfg.ssh.user, port=cfg.ssh.port, private_key=ssh_key)
     hosts = provision_compute_hosts(cfg, ssh)
     pulumi.export(

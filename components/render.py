@@ -11,26 +11,39 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import re
-import struct
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Optional
 from urllib.parse import quote, urlsplit
+
+from .ssh_keys import openssh_public_key
 
 Section = tuple[str, list[tuple[str, str]]]
 # Operator overrides of one file: section -> key -> value (see overrides.py).
 SectionOverrides = Mapping[str, Mapping[str, str]]
 
-# Where each rendered file lives on a compute host.
+# Where nova's files live on a compute host (the network backends' files: components/network/).
 NOVA_CONF = "/etc/nova/nova.conf"
 NOVA_COMPUTE_CONF = "/etc/nova/nova-compute.conf"
-NEUTRON_CONF = "/etc/neutron/neutron.conf"
-LINUXBRIDGE_AGENT_INI = "/etc/neutron/plugins/ml2/linuxbridge_agent.ini"
+
+
+# Line breaks as Python's str.splitlines sees them: oslo.config reads its files in universal-newline
+# mode (\r too), and a value must never start a line of its own (a second option, a section).
+LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
 
 
 def oslo_value(value: str) -> str:
-    """oslo.config expands `$name`, so a literal `$` (in a password, say) must be written `$$`."""
-    return value.replace("$", "$$")
+    """VALUE written so that oslo.config reads exactly VALUE back.
+
+    oslo.config's parser (oslo_config/iniparser.py) strips the whitespace around a value, then one
+    pair of matching quotes, and expands `$name`: so a literal `$` is written `$$`, and a value with
+    whitespace at either end or a quote at both ends goes inside one more pair of quotes. A line
+    break is refused: it would start a line of its own (another option, another section)."""
+    if any(c in LINE_BREAKS for c in value):
+        raise ValueError("a value for an oslo.config file holds a line break")
+    text = value.replace("$", "$$")
+    if text != text.strip() or (len(text) > 0 and text[0] == text[-1] and text[0] in "\"'"):
+        return f'"{text}"'
+    return text
 
 
 def with_overrides(sections: Iterable[Section], overrides: Optional[SectionOverrides]) -> list[Section]:
@@ -47,10 +60,17 @@ def with_overrides(sections: Iterable[Section], overrides: Optional[SectionOverr
 
 
 def render_ini(sections: Iterable[Section], overrides: Optional[SectionOverrides] = None) -> str:
+    """An oslo.config file. Every value is checked again here, whatever checked it before: no value
+    can add a line (an option, a section) to the file."""
     out: list[str] = []
     for name, options in with_overrides(sections, overrides):
         if out:
             out.append("")
+        if not name or any(c in LINE_BREAKS or c == "]" for c in name):
+            raise ValueError(f"{name!r} is not an oslo.config section name")
+        for key, _ in options:
+            if not key or key[0] in "[#;" or any(c in LINE_BREAKS or c in "=:" or c.isspace() for c in key):
+                raise ValueError(f"{key!r} is not an oslo.config option name")
         out.append(f"[{name}]")
         out.extend(f"{key} = {oslo_value(str(value))}" for key, value in options)
     return "\n".join(out) + "\n"
@@ -66,8 +86,8 @@ class ServiceAuth:
     auth_url: str
     username: str
     password: str
-    project_name: str = "service"
-    region: str = "RegionOne"
+    project_name: str
+    region: str
 
     def options(self) -> list[tuple[str, str]]:
         return [
@@ -100,8 +120,10 @@ class NovaComputeSettings:
     novncproxy_base_url: str
     keystone: ServiceAuth  # nova's own service user: [keystone_authtoken], [placement], [service_user]
     neutron: ServiceAuth  # who nova talks to neutron as
+    region: str
     neutron_url: Optional[str] = None
-    region: str = "RegionOne"
+    # [oslo_messaging_rabbit]: the queue types every service on the vhost declares (messaging.py).
+    rabbit_options: tuple[tuple[str, str], ...] = ()
 
 
 def render_nova_conf(s: NovaComputeSettings, overrides: Optional[SectionOverrides] = None) -> str:
@@ -148,6 +170,8 @@ def render_nova_conf(s: NovaComputeSettings, overrides: Optional[SectionOverride
         ),
         ("oslo_concurrency", [("lock_path", "/var/lib/nova/tmp")]),
     ]
+    if s.rabbit_options:
+        sections.append(("oslo_messaging_rabbit", list(s.rabbit_options)))
     return HEADER + render_ini(sections, overrides)
 
 
@@ -164,78 +188,16 @@ def render_nova_compute_conf(virt_type: str, overrides: Optional[SectionOverride
     )
 
 
-def render_neutron_conf(host: str, transport: str, overrides: Optional[SectionOverrides] = None) -> str:
-    """/etc/neutron/neutron.conf for the L2 agent: the message bus, and how it becomes root.
-
-    The agent runs as user neutron and reaches root through rootwrap; the distribution's own
-    neutron.conf sets that, and since this file replaces it, it must say so too (without it the
-    agent runs `sudo privsep-helper`, which sudoers refuses, and dies at start)."""
-    return HEADER + render_ini(
-        [
-            (
-                "DEFAULT",
-                [("host", host), ("transport_url", transport), ("auth_strategy", "keystone")],
-            ),
-            (
-                "agent",
-                [
-                    ("root_helper", "sudo neutron-rootwrap /etc/neutron/rootwrap.conf"),
-                    ("root_helper_daemon", "sudo neutron-rootwrap-daemon /etc/neutron/rootwrap.conf"),
-                ],
-            ),
-            ("oslo_concurrency", [("lock_path", "/var/lib/neutron/tmp")]),
-        ],
-        overrides,
-    )
+# The cloud's name in the controller steps' clouds.yaml; lib/controller.sh's OS_CLOUD names it too
+# (tests/test_host_scripts.py checks that they agree).
+CLOUD = "novalab"
 
 
-def render_linuxbridge_agent_ini(
-    physnet: str,
-    bridge: str,
-    local_ip: str,
-    tunnel_overlay: str = "vxlan",
-    overrides: Optional[SectionOverrides] = None,
-) -> str:
-    """linuxbridge_agent.ini: the provider physnet is the tutorial's br100; VXLAN rides on my_ip."""
-    vxlan = (
-        [("enable_vxlan", "true"), ("local_ip", local_ip), ("l2_population", "true")]
-        if tunnel_overlay == "vxlan"
-        else [("enable_vxlan", "false")]
-    )
-    return HEADER + render_ini(
-        [
-            ("linux_bridge", [("bridge_mappings", f"{physnet}:{bridge}")]),
-            ("vxlan", vxlan),
-            (
-                "securitygroup",
-                [
-                    ("enable_security_group", "true"),
-                    ("firewall_driver", "iptables"),
-                ],
-            ),
-        ],
-        overrides,
-    )
-
-
-def render_bridge_stanza(bridge: str, interface: str) -> str:
-    """The tutorial's /etc/network/interfaces stanza, for interfaces.d (ifupdown + bridge-utils)."""
-    return (
-        HEADER
-        + f"auto {bridge}\n"
-        + f"iface {bridge} inet manual\n"
-        + f"    pre-up ip addr flush dev {interface}\n"
-        + f"    bridge_ports {interface}\n"
-        + "    bridge_stp off\n"
-        + "    bridge_fd 0\n"
-    )
-
-
-def render_clouds_yaml(auth: ServiceAuth, cloud: str = "novalab") -> str:
+def render_clouds_yaml(auth: ServiceAuth) -> str:
     """clouds.yaml for the controller-side check; JSON is valid YAML and needs no quoting rules."""
     doc = {
         "clouds": {
-            cloud: {
+            CLOUD: {
                 "auth": {
                     "auth_url": auth.auth_url,
                     "username": auth.username,
@@ -291,44 +253,9 @@ def service_auth_url(keystone_url: str) -> str:
 # --- nova's SSH between compute hosts (resize and cold migration copy disks over it) ---------------
 
 NOVA_SSH_DIR = "/var/lib/nova/.ssh"  # nova's home is /var/lib/nova on Debian, Ubuntu and RHEL alike
-_OPENSSH_ARMOR = re.compile(r"-----BEGIN OPENSSH PRIVATE KEY-----(.*?)-----END OPENSSH PRIVATE KEY-----", re.S)
-
-
-def openssh_public_key(private_key: str) -> str:
-    """The public half ("ssh-ed25519 AAAA...") of an unencrypted OpenSSH private key: the
-    openssh-key-v1 format carries it in clear, so no crypto library is needed. ValueError when the
-    text is not such a key, or is passphrase-protected (nova uses it unattended)."""
-    match = _OPENSSH_ARMOR.search(private_key)
-    if not match:
-        raise ValueError("not an OpenSSH private key (-----BEGIN OPENSSH PRIVATE KEY-----)")
-    try:
-        data = base64.b64decode("".join(match.group(1).split()), validate=True)
-    except ValueError:
-        raise ValueError("the OpenSSH private key is not valid base64") from None
-    magic = b"openssh-key-v1\0"
-    if not data.startswith(magic):
-        raise ValueError("not an openssh-key-v1 private key")
-    pos = len(magic)
-
-    def string() -> bytes:
-        nonlocal pos
-        if pos + 4 > len(data):
-            raise ValueError("the OpenSSH private key is truncated")
-        size = struct.unpack(">I", data[pos : pos + 4])[0]
-        value = data[pos + 4 : pos + 4 + size]
-        if len(value) != size:
-            raise ValueError("the OpenSSH private key is truncated")
-        pos += 4 + size
-        return value
-
-    cipher = string()
-    string(), string()  # the KDF's name and options: none without a passphrase
-    if cipher != b"none":
-        raise ValueError("the OpenSSH private key has a passphrase; nova needs one without (ssh-keygen -N '')")
-    pos += 4  # number of keys
-    blob = string()
-    key_type = blob[4 : 4 + struct.unpack(">I", blob[:4])[0]].decode("ascii", "replace")
-    return f"{key_type} {base64.b64encode(blob).decode()}"
+# What nova_migration_files writes: nova's key, the key it accepts, its ssh config (a host's record,
+# host_record.py, knows these paths before the key is known).
+NOVA_MIGRATION_FILES = tuple(f"{NOVA_SSH_DIR}/{name}" for name in ("id_novalab_migration", "authorized_keys", "config"))
 
 
 def render_nova_ssh_config() -> str:
@@ -336,7 +263,7 @@ def render_nova_ssh_config() -> str:
     return (
         HEADER
         + "Host *\n"
-        + f"    IdentityFile {NOVA_SSH_DIR}/id_novalab_migration\n"
+        + f"    IdentityFile {NOVA_MIGRATION_FILES[0]}\n"
         + "    IdentitiesOnly yes\n"
         + "    StrictHostKeyChecking accept-new\n"
         + "    BatchMode yes\n"
@@ -347,8 +274,9 @@ def nova_migration_files(private_key: str) -> tuple[ManagedFile, ...]:
     """The same key on every host, so each trusts the others without any host knowing the rest:
     adding a host touches no other host."""
     public = openssh_public_key(private_key)
+    key, authorized, config = NOVA_MIGRATION_FILES
     return (
-        ManagedFile(f"{NOVA_SSH_DIR}/id_novalab_migration", private_key.rstrip("\n") + "\n", "nova", "nova", "0600"),
-        ManagedFile(f"{NOVA_SSH_DIR}/authorized_keys", f"{public} novalab-nova-migration\n", "nova", "nova", "0600"),
-        ManagedFile(f"{NOVA_SSH_DIR}/config", render_nova_ssh_config(), "nova", "nova", "0600"),
+        ManagedFile(key, private_key.rstrip("\n") + "\n", "nova", "nova", "0600"),
+        ManagedFile(authorized, f"{public} novalab-nova-migration\n", "nova", "nova", "0600"),
+        ManagedFile(config, render_nova_ssh_config(), "nova", "nova", "0600"),
     )

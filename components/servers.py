@@ -3,6 +3,7 @@ and "Change the flavor of an existing VM" (`nova resize` + `resize-confirm`)."""
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
@@ -20,7 +21,9 @@ def guest_disk_path(volume_id: str) -> str:
 
 
 def ssh_command(user: str, address: str, key_name: str) -> str:
-    return f"ssh -i ~/.ssh/{key_name} {user}@{address}"
+    """What a user pastes into a shell: a key name with a space (nova allows it) stays one word."""
+    key = f"~/.ssh/{key_name}" if shlex.quote(key_name) == key_name else f"~/.ssh/{shlex.quote(key_name)}"
+    return f"ssh -i {key} {user}@{address}"
 
 
 @dataclass

@@ -19,6 +19,7 @@ CACHE=${NOVALAB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/novalab}
 VENV_PYTHON=${NOVALAB_VENV:-$ROOT/venv}/bin/python
 PULUMI_HOME=${PULUMI_HOME:-$HOME/.pulumi}
 LANGUAGE_HOST=$ENGINE_HOME/language-host/pulumi-language-python
+DYNAMIC_PROVIDER=$ENGINE_HOME/dynamic-provider/pulumi-resource-pulumi-python
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'engine: %s\n' "$*" >&2; exit 1; }
@@ -105,7 +106,10 @@ usable_path_install() {
   local found
   found=$(command -v pulumi 2>/dev/null) || return 1
   [ "$(dirname "$(readlink -f "$found")")" != "$own" ] || return 1
-  command -v pulumi-language-python >/dev/null 2>&1 || [ -x "$(dirname "$found")/pulumi-language-python" ] || return 1
+  local bundled
+  for bundled in pulumi-language-python pulumi-resource-pulumi-python; do
+    command -v "$bundled" >/dev/null 2>&1 || [ -x "$(dirname "$found")/$bundled" ] || return 1
+  done
   local have name version
   have=$(pulumi plugin ls 2>/dev/null) || return 1
   while read -r name version; do
@@ -132,6 +136,9 @@ setup() {
     "$cli" "$ENGINE_HOME/cli/build.sh"; then
     # The CLI looks for language hosts beside itself first (and warns about ones found on PATH).
     ln -sfn "$LANGUAGE_HOST" "$cli/pulumi-language-python"
+    # Python dynamic providers (components/host_state.py) run through this plugin, bundled like the
+    # language host: the CLI looks for it beside itself.
+    ln -sfn "$DYNAMIC_PROVIDER" "$cli/pulumi-resource-pulumi-python"
   else
     failed+=(cli)
   fi

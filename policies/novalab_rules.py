@@ -7,7 +7,7 @@ config key that sets it. A value not known yet (during preview) is skipped for t
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional
 
 from pulumi_policy import (
@@ -21,16 +21,20 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UnknownValueError
 
-from m1_flavors import read_m1_flavors  # beside this file
+from m1_flavors import read_m1_flavors  # beside this file (a link to openstack_defaults/)
+from nova_placement import defaults as nova_defaults  # likewise
 
 FLAVOR = "openstack:compute/flavor:Flavor"
 INSTANCE = "openstack:compute/instance:Instance"
 VOLUME = "openstack:blockstorage/volume:Volume"
 COMPUTE_HOST = "novalab:index:ComputeHost"
+HOST_PLACEMENT = "novalab:index:HostPlacement"  # what nova on a host will use (components/placement.py)
 
 # The m1 family's sizes, for servers that name them without the stack managing them (m1_flavors.py
 # reads their one source, as the program and the lab do).
 M1_SIZES = {f.name: {"ramMb": f.ram_mb, "vcpus": f.vcpus, "diskGb": f.disk_gb} for f in read_m1_flavors()}
+
+NOVA = nova_defaults()
 
 # Defaults: the policy config (policies/config/<stack>.json) overrides any of them.
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -51,14 +55,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "volume-size-bounds": {"minGb": 1, "maxGb": 100},
     "volume-protected": {},
     "flavor-fits-hosts": {"hosts": []},
+    # nova's own defaults (nova_placement.py), for hosts the stack does not say more about.
     "capacity": {
         "hosts": [],
-        "cpuAllocationRatio": 4.0,
-        "ramAllocationRatio": 1.0,
-        "diskAllocationRatio": 1.0,
-        "reservedHostMemoryMb": 512,
-        "reservedHostDiskGb": 0,
-        "reservedHostCpus": 0,
+        **{k: NOVA[k] for k in ("cpuAllocationRatio", "ramAllocationRatio", "diskAllocationRatio")},
+        "reservedHostMemoryMb": NOVA["reservedHostMemoryMb"],
+        "reservedHostDiskGb": NOVA["reservedHostDiskMb"] / 1024,
+        "reservedHostCpus": NOVA["reservedHostCpus"],
         "knownFlavors": M1_SIZES,
     },
 }
@@ -174,16 +177,36 @@ class Host:
     ram_mb: Optional[float]
     vcpus: Optional[float]
     disk_gb: Optional[float]
+    # What nova on this host will use ({cpuAllocationRatio: 4.0, reservedHostMemoryMb: 512, ...}, as
+    # the program's HostPlacement says it); empty: the policy config's values.
+    placement: Mapping[str, float] = field(default_factory=dict)
 
 
-def hosts_from(cfg_hosts: Iterable[Mapping[str, Any]], component_outputs: Iterable[tuple[str, Mapping[str, Any]]]) -> list[Host]:
-    """Hosts from the policy config; else the ComputeHost components' exported facts."""
+def hosts_from(cfg_hosts: Iterable[Mapping[str, Any]], component_outputs: Iterable[tuple[str, Mapping[str, Any]]],
+               placements: Optional[Mapping[str, Mapping[str, float]]] = None) -> list[Host]:
+    """Hosts from the policy config; else the ComputeHost components' exported facts. Each with
+    what nova will use on it, when the stack says (PLACEMENTS by host name)."""
+    placements = placements or {}
     hosts = [Host(str(h.get("name", f"host-{i}")), _number(h.get("ramMb")), _number(h.get("vcpus")), _number(h.get("diskGb")))
              for i, h in enumerate(cfg_hosts)]
-    if hosts:
-        return hosts
-    return [Host(name, _number(known(p, "ramMb")), _number(known(p, "vcpus")), _number(known(p, "diskGb")))
-            for name, p in component_outputs]
+    if not hosts:
+        hosts = [Host(name, _number(known(p, "ramMb")), _number(known(p, "vcpus")), _number(known(p, "diskGb")))
+                 for name, p in component_outputs]
+    return [Host(h.name, h.ram_mb, h.vcpus, h.disk_gb, placements.get(h.name, {})) for h in hosts]
+
+
+def placement_of(props: Mapping[str, Any]) -> dict[str, float]:
+    """A HostPlacement's outputs as numbers (unknown ones left out: the config's values apply)."""
+    out = {}
+    for key in ("cpuAllocationRatio", "ramAllocationRatio", "diskAllocationRatio", "reservedHostMemoryMb",
+                "reservedHostCpus"):
+        value = _number(known(props, key))
+        if value is not None:
+            out[key] = value
+    disk_mb = _number(known(props, "reservedHostDiskMb"))
+    if disk_mb is not None:
+        out["reservedHostDiskGb"] = disk_mb / 1024
+    return out
 
 
 def check_flavor_fits_hosts(flavors: Mapping[str, Mapping[str, Any]], hosts: list[Host]) -> list[str]:
@@ -206,28 +229,34 @@ def check_flavor_fits_hosts(flavors: Mapping[str, Mapping[str, Any]], hosts: lis
     return out
 
 
+_CAPACITY = (  # dimension, host field, ratio key, reserved key
+    ("ramMb", "ram_mb", "ramAllocationRatio", "reservedHostMemoryMb"),
+    ("vcpus", "vcpus", "cpuAllocationRatio", "reservedHostCpus"),
+    ("diskGb", "disk_gb", "diskAllocationRatio", "reservedHostDiskGb"),
+)
+
+
 def check_capacity(demands: list[tuple[str, Mapping[str, float]]], hosts: list[Host], cfg: Mapping[str, Any]) -> list[str]:
     """All servers together against the hosts' (total - reserved) x allocation ratio, as placement
-    counts it. Summed over hosts: a bound, not a bin-packing."""
+    counts it, with each host's own ratio and reserve where the stack says what nova will use there
+    (HostPlacement), else the policy config's. Summed over hosts: a bound, not a bin-packing."""
     usable = [h for h in hosts if None not in (h.ram_mb, h.vcpus, h.disk_gb)]
     if not usable or not demands:
         return []
-    capacity = {
-        "ramMb": sum(max(h.ram_mb - cfg["reservedHostMemoryMb"], 0) for h in usable) * cfg["ramAllocationRatio"],
-        "vcpus": sum(max(h.vcpus - cfg["reservedHostCpus"], 0) for h in usable) * cfg["cpuAllocationRatio"],
-        "diskGb": sum(max(h.disk_gb - cfg["reservedHostDiskGb"], 0) for h in usable) * cfg["diskAllocationRatio"],
-    }
-    ratio_key = {"ramMb": "ramAllocationRatio", "vcpus": "cpuAllocationRatio", "diskGb": "diskAllocationRatio"}
-    reserved_key = {"ramMb": "reservedHostMemoryMb", "vcpus": "reservedHostCpus", "diskGb": "reservedHostDiskGb"}
     out = []
-    for dim, cap in capacity.items():
+    for dim, attr, ratio_key, reserved_key in _CAPACITY:
+        def value(h: Host, key: str) -> float:
+            return h.placement.get(key, cfg[key])
+
+        cap = sum(max(getattr(h, attr) - value(h, reserved_key), 0) * value(h, ratio_key) for h in usable)
         need = sum(d.get(dim, 0) for _, d in demands)
         if need > cap:
             names = ", ".join(n for n, _ in demands)
-            out.append(
-                f"servers {names}: together ask {need:g} {dim} but the {len(usable)} host(s) offer {cap:g} "
-                f"(policy config capacity.{ratio_key[dim]} = {cfg[ratio_key[dim]]:g}, capacity.{reserved_key[dim]} = {cfg[reserved_key[dim]]:g})"
-            )
+            from_config = [h for h in usable if ratio_key not in h.placement or reserved_key not in h.placement]
+            sources = [f"policy config capacity.{ratio_key} = {cfg[ratio_key]:g}, capacity.{reserved_key} = {cfg[reserved_key]:g}"] if from_config else []
+            sources += [f"{h.name}: {ratio_key} {h.placement[ratio_key]:g}, {reserved_key} {h.placement[reserved_key]:g} as nova there will use them"
+                        for h in usable if h not in from_config]
+            out.append(f"servers {names}: together ask {need:g} {dim} but the {len(usable)} host(s) offer {cap:g} ({'; '.join(sources)})")
     return out
 
 
@@ -323,7 +352,9 @@ def validate_server_flavor_allowed(args: StackValidationArgs, report: ReportViol
 
 def _hosts(args: StackValidationArgs, cfg: Mapping[str, Any]) -> list[Host]:
     outputs = [(known(r.props, "hostName") or r.name, r.props) for r in args.resources if r.resource_type == COMPUTE_HOST]
-    return hosts_from(cfg.get("hosts") or [], outputs)
+    placements = {known(r.props, "hostName") or r.name: placement_of(r.props)
+                  for r in args.resources if r.resource_type == HOST_PLACEMENT}
+    return hosts_from(cfg.get("hosts") or [], outputs, placements)
 
 
 def validate_flavor_fits_hosts(args: StackValidationArgs, report: ReportViolation) -> None:

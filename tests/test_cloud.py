@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pulumi
 import pytest
 
 from components.servers import guest_disk_path
-from support.mocks import PUBLIC_KEY, SECRETS, Recorder, config_problems, deploy, dev_config, is_secret, resolved
+from support.mocks import (
+    PUBLIC_KEY, SECRETS, Recorder, cloud_id, config_problems, deploy, dev_config, is_secret, resolved,
+)
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +63,8 @@ def test_floating_ip_from_the_pool_is_associated_to_the_servers_port(dev):
     # The provider leaves networks[].port empty for a network given by name (seen on the lab: the
     # floating IP was "associated" to no port), so the program looks the server's port up.
     (lookup,) = [c for c in dev.mocks.calls if c.token == "openstack:networking/getPort:getPort"]
-    assert lookup.args == {"deviceId": "server-1-instance-id", "fixedIp": "192.168.100.10"}
-    assert assoc.inputs == {"floatingIp": "172.16.1.1", "portId": "port-of-server-1-instance-id"}
+    assert lookup.args == {"deviceId": cloud_id("server-1-instance"), "fixedIp": "192.168.100.10"}
+    assert assoc.inputs == {"floatingIp": "172.16.1.1", "portId": cloud_id("port of server-1-instance")}
     assert {"server-1-instance", "server-1-fip"} <= dev.monitor.depends_on("server-1-fip-assoc")
 
 
@@ -70,7 +73,7 @@ def test_volume_test2_is_protected_and_attached_on_vdb(dev):
     assert vol.inputs == {"name": "test2", "size": 1}
     assert dev.monitor.requests["test2"].protect is True
     attach = dev.mocks.named("server-1-test2-attach")
-    assert attach.inputs == {"instanceId": "server-1-instance-id", "volumeId": "0123456789abcdef0123-test2", "device": "/dev/vdb"}
+    assert attach.inputs == {"instanceId": cloud_id("server-1-instance"), "volumeId": "0123456789abcdef0123-test2", "device": "/dev/vdb"}
 
 
 def test_unprotected_volume_when_asked():
@@ -88,7 +91,7 @@ def test_outputs_a_user_needs(dev):
     assert resolved(s["volumes"]["test2"]["guestPath"]) == "/dev/disk/by-id/virtio-0123456789abcdef0123"
     assert resolved(s["volumes"]["test2"]["device"]) == "/dev/vdb"
     assert resolved(out["keypair"]["fingerprint"]) == "fa:86:74:77"
-    assert resolved(out["flavors"]["x1.tiny"]) == "x1.tiny-id"
+    assert resolved(out["flavors"]["x1.tiny"]) == "6"  # nova's id of a flavor created with id 6
 
 
 def test_guest_disk_path_uses_the_first_20_characters():
@@ -126,7 +129,7 @@ def test_public_key_from_a_file(tmp_path):
 def test_a_private_key_given_as_public_key_path_is_refused(tmp_path):
     key = tmp_path / "id"
     key.write_text(SECRETS["novalab:sshPrivateKey"])
-    with pytest.raises(Exception) as exc:
+    with pytest.raises(pulumi.RunError) as exc:
         deploy(dev_config(keypair={"name": "k", "publicKeyPath": str(key)}))
     assert "is not an OpenSSH public key" in str(exc.value)
     assert "test-key-material" not in str(exc.value)
@@ -214,6 +217,16 @@ def test_servers_need_a_keypair():
 
 def test_bad_cloud_config_registers_nothing():
     mocks = Recorder()
-    with pytest.raises(Exception):
+    with pytest.raises(pulumi.RunError, match=r"servers\[0\]\.flavor: unknown flavor 'nope'"):
         deploy(dev_config(servers=[server_cfg(flavor="nope")]), mocks=mocks)
     assert mocks.resources == []
+
+
+def test_the_port_lookup_is_answered_only_for_its_own_server_and_address():
+    # The mock cloud answers getPort as the provider does: by every filter, or not at all.
+    d = deploy(dev_config())
+    (port,) = d.mocks.ports
+    assert port["deviceId"] == cloud_id("server-1-instance") == d.mocks.named("server-1-test2-attach").inputs["instanceId"]
+    for wrong in ({"deviceId": cloud_id("other")}, {"deviceId": port["deviceId"], "fixedIp": "192.168.100.99"}):
+        with pytest.raises(Exception, match="no result"):
+            d.mocks.call(pulumi.runtime.MockCallArgs("openstack:networking/getPort:getPort", wrong, ""))

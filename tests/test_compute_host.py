@@ -5,18 +5,24 @@ from __future__ import annotations
 import base64
 import configparser
 import json
+import re
 
+import pulumi
 import pytest
 
 from components.compute_host import CONTROLLER_STEPS, STEPS, plan_batches, parse_facts
+from components.network import backend_of
+from components.steps import host_steps
 from support.mocks import (
     FACTS,
+    HOST_KEY,
     SECRETS,
     STACK_REFERENCE,
     Recorder,
     config_problems,
     deploy,
     dev_config,
+    is_known,
     is_secret,
     plain_text,
     resolved,
@@ -62,14 +68,32 @@ def test_each_tutorial_step_is_a_command_child_of_the_component(one):
         assert one.monitor.parent_of(f"compute-1-{step}") == "compute-1"
 
 
+def test_the_readme_step_table_is_the_table():
+    """README's "How a host is provisioned" lists each row of the table: name, where, its scripts."""
+    from support.mocks import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## How a host is provisioned", 1)[1].split("\n## ", 1)[0]
+    listed = []
+    for names, where, scripts in re.findall(r"^\| (`<host>-.+?) \| (host|controller) \| (.+?) \|", section, re.M):
+        for name in re.findall(r"`<host>-([a-z0-9-]+)`", names):
+            listed.append((name, where, tuple(re.findall(r"`([a-z_]+\.sh)`", scripts))))
+    assert listed == [(s.name, s.where, s.scripts) for s in host_steps(backend_of(None))]  # the default backend's
+
+
 def test_steps_are_chained_in_the_tutorials_order(one):
     dep = one.monitor.depends_on
     assert dep("compute-1-controller") == set()
     assert dep("compute-1-packages") == {"compute-1-controller"}
     assert dep("compute-1-bridge") == {"compute-1-packages"}
-    assert dep("compute-1-config") == {"compute-1-bridge"}
-    assert dep("compute-1-restart-nova-compute") == {"compute-1-config"}
-    assert dep("compute-1-restart-l2-agent") == {"compute-1-config"}
+    assert dep("compute-1-files") == set()  # the host's records wait for nothing of the host
+    files = {r.name for r in one.mocks.resources if r.name.startswith("compute-1-file-")}
+    assert dep("compute-1-config") == {"compute-1-bridge"} | files  # its repairs come from the file records
+    # A restart's trigger holds the repairs of its service and files, so it follows those records too.
+    assert dep("compute-1-restart-nova-compute") == {"compute-1-config", "compute-1-services", "compute-1-file-nova.conf",
+                                                     "compute-1-file-nova-compute.conf"}
+    assert dep("compute-1-restart-l2-agent") == {"compute-1-config", "compute-1-services", "compute-1-file-neutron.conf",
+                                                 "compute-1-file-linuxbridge_agent.ini"}
     assert {"compute-1-restart-nova-compute", "compute-1-restart-l2-agent"} <= dep("compute-1-gate")
 
 
@@ -139,7 +163,7 @@ def test_gate_gets_nova_credentials_on_secret_stdin(one):
     auth = json.loads(clouds)["clouds"]["novalab"]["auth"]
     assert (auth["username"], auth["password"], auth["project_name"]) == ("nova", SECRETS["novalab:novaServicePassword"], "service")
     assert gate["create"].endswith(
-        "gate_compute_host.sh compute-1 300 --with-l2-agent --address 10.0.0.20"
+        "gate_compute_host.sh compute-1 300 --agent-type 'Linux bridge agent' --address 10.0.0.20"
         " --after compute-1-restart-nova-compute-id,compute-1-restart-l2-agent-id"
     )
 
@@ -165,7 +189,10 @@ def test_leaving_the_stack_drains_the_host_stops_its_services_then_forgets_it(on
     assert config["delete"].endswith("restart_service.sh --stop nova-compute neutron-linuxbridge-agent")
     controller = one.mocks.named("compute-1-controller").inputs
     assert controller["delete"].endswith("decommission_compute_host.sh forget compute-1")
-    assert controller["create"].endswith("precheck_controller.sh compute-1")
+    # The controller step also refuses the Linux bridge agent on clouds of 2025.1 or later, and a queue
+    # type the controller's services do not declare.
+    assert "precheck_controller.sh compute-1 --refuse-from-microversion 2.100 " in controller["create"]
+    assert controller["create"].endswith("--rabbit-queues classic")
     assert unwrap(controller["stdin"])[1]  # nova's credentials, as a secret, for both its commands
     for step in ("packages", "bridge", "restart-nova-compute", "restart-l2-agent"):
         assert "delete" not in one.mocks.named(f"compute-1-{step}").inputs, step  # packages and files stay
@@ -223,12 +250,12 @@ def test_plan_batches():
 
 
 def test_non_root_user_uses_sudo_and_host_key_is_pinned():
-    cfg = dev_config(ssh={"user": "debian", "port": 2222}, computeHosts=[dict(hosts(1)[0], hostKey="ssh-ed25519 AAAAhostkey")])
+    cfg = dev_config(ssh={"user": "debian", "port": 2222}, computeHosts=[dict(hosts(1)[0], hostKey=HOST_KEY)])
     d = deploy(cfg)
     inputs = d.mocks.named("compute-1-packages").inputs
     assert inputs["create"].startswith("sudo -n bash -c ")
     conn = conn_of(d, "compute-1-packages")
-    assert conn["hostKey"] == "ssh-ed25519 AAAAhostkey" and conn["port"] == 2222 and conn["user"] == "debian"
+    assert conn["hostKey"] == HOST_KEY and conn["port"] == 2222 and conn["user"] == "debian"
     assert "hostKey" not in conn_of(d, "compute-1-gate")
 
 
@@ -237,6 +264,18 @@ def test_host_facts_are_exported_for_the_policy_pack(one):
     assert (resolved(host.ram_mb), resolved(host.vcpus), resolved(host.disk_gb)) == (16000, 8, 100)
     assert parse_facts("noise\n" + FACTS + "\n") == {"ram_mb": 16000, "vcpus": 8, "disk_gb": 100}
     assert parse_facts("") == {}
+
+
+def test_a_preview_knows_no_step_output_and_no_host_fact():
+    # As the engine answers: the commands have not run, so their stdout, the facts parsed from it and
+    # the gate's command line (it names the restarts' ids) are unknown; the policy pack skips them.
+    d = deploy(dev_config(), preview=True)
+    host = d.result["hosts"][0]
+    assert not is_known(host.packages.stdout) and not is_known(host.gate.stdout)
+    assert not any(is_known(v) for v in (host.ram_mb, host.vcpus, host.disk_gb))
+    assert is_known(host.config.stdin)  # what a step is given is known: the rendered files
+    up = deploy(dev_config()).result["hosts"][0]  # positive control: an update knows them
+    assert is_known(up.ram_mb) and resolved(up.ram_mb) == 16000
 
 
 def test_private_key_from_a_file(tmp_path):
@@ -249,7 +288,7 @@ def test_private_key_from_a_file(tmp_path):
 
 def test_unreadable_private_key_file_is_a_config_error(tmp_path):
     cfg = dev_config(sshPrivateKey=None, ssh={"user": "root", "privateKeyPath": str(tmp_path / "missing")})
-    with pytest.raises(Exception) as exc:
+    with pytest.raises(pulumi.RunError) as exc:
         deploy(cfg)
     assert "ssh.privateKeyPath: cannot read" in str(exc.value)
 
@@ -272,7 +311,7 @@ def vm_hosts() -> list[dict]:
 
 
 def vm_stack(secret=()) -> Recorder:
-    outputs = {"compute1Ip": "10.0.5.11", "compute1HostKey": "ssh-ed25519 AAAAvm1", "compute2Ip": "10.0.5.12"}
+    outputs = {"compute1Ip": "10.0.5.11", "compute1HostKey": HOST_KEY, "compute2Ip": "10.0.5.12"}
     return Recorder(stack_outputs={VM_STACK: outputs}, secret_stack_outputs=secret)
 
 
@@ -289,7 +328,7 @@ def test_hosts_that_are_vms_of_another_stack_take_address_and_key_from_its_outpu
     (ref,) = d.mocks.of_type(STACK_REFERENCE)  # one reference per stack, however many hosts use it
     assert ref.inputs["name"] == VM_STACK
     conn = conn_of(d, "compute-1-packages")
-    assert (conn["host"], conn["hostKey"]) == ("10.0.5.11", "ssh-ed25519 AAAAvm1")
+    assert (conn["host"], conn["hostKey"]) == ("10.0.5.11", HOST_KEY)
     assert conn_of(d, "compute-2-packages")["host"] == "10.0.5.12" and "hostKey" not in conn_of(d, "compute-2-packages")
     assert d.mocks.named("compute-2-bridge").inputs["create"].endswith("configure_bridge.sh br100 eth2 10.0.5.12")
     nova = config_files(d, "compute-2")["/etc/nova/nova.conf"]
@@ -311,7 +350,7 @@ def test_a_secret_address_of_the_other_stack_stays_secret():
 def test_an_output_that_is_not_an_address_fails_naming_the_host_and_output():
     mocks = vm_stack(secret=["compute2Ip"])
     mocks.stack_outputs[VM_STACK]["compute2Ip"] = "s3cret-not-an-ip"
-    with pytest.raises(Exception) as exc:
+    with pytest.raises(ValueError) as exc:  # raised in the Output's apply, at run time
         deploy(dev_config(computeHosts=vm_hosts()), mocks=mocks)
     assert "computeHosts[1].addressFrom: output 'compute2Ip' of stack 'acme/vms/dev' is not an IP address" in str(exc.value)
     assert "s3cret" not in str(exc.value)
@@ -322,7 +361,7 @@ def test_address_sources_are_checked_in_config():
         {"name": "compute-1", "bridgeInterface": "eth2", "virtType": "qemu"},
         {"name": "compute-2", "address": "10.0.0.21", "addressFrom": from_stack("x"), "bridgeInterface": "eth2", "virtType": "qemu"},
         {"name": "compute-3", "addressFrom": {"stack": "a/b/c/d", "output": ""}, "bridgeInterface": "eth2", "virtType": "qemu"},
-        {"name": "compute-4", "address": "10.0.0.23", "hostKey": "ssh-ed25519 AAAA", "hostKeyFrom": from_stack("k"),
+        {"name": "compute-4", "address": "10.0.0.23", "hostKey": HOST_KEY, "hostKeyFrom": from_stack("k"),
          "bridgeInterface": "eth2", "virtType": "qemu"},
     ]))
     assert problems[:2] == ["computeHosts[0]: give address or addressFrom (a {stack, output} another stack exports), exactly one",

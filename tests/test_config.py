@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pulumi
 import pytest
 
 from components.config import NAMESPACE, SECRET_KEYS, parse_stack_config
@@ -148,7 +149,7 @@ def test_secret_values_never_appear_in_errors():
 def test_bad_config_registers_no_resource():
     """The program fails before any resource is touched."""
     mocks = Recorder()
-    with pytest.raises(Exception) as exc:
+    with pytest.raises(pulumi.RunError) as exc:
         deploy(dev_config(computeHosts=[host(virtType="xen")]), mocks=mocks)
     assert "computeHosts[0].virtType" in str(exc.value)
     assert [r.typ for r in mocks.resources] == []

@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 
 from support.engine import engine_bin, require_plugin
+from support.pins import plugin_versions
 
 pytestmark = pytest.mark.engine
 
 PLUGINS = {
     "language host": lambda: engine_bin() / "pulumi-language-python",
-    "command provider": lambda: require_plugin("command", "1.2.1"),
-    "openstack provider": lambda: require_plugin("openstack", "5.5.3"),
+    "command provider": lambda: require_plugin("command", plugin_versions()["command"]),
+    "openstack provider": lambda: require_plugin("openstack", plugin_versions()["openstack"]),
 }
 
 

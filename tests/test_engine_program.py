@@ -39,7 +39,7 @@ def loopback_stack() -> dict:
     cfg["novalab:ssh"] = {"user": "root"}
     cfg["novalab:keypair"] = {
         "name": "gridka-api-node",
-        "publicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHRlc3Qta2V5LW1hdGVyaWFsLXRlc3Qta2V5 engine-test",
+        "publicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG5vdmFsYWItdGVzdC1rZXktbWF0ZXJpYWwtMDAwMDAw engine-test",
     }
     cfg.update(
         {
@@ -122,15 +122,17 @@ def test_the_policy_pack_ran_inside_the_engine_and_passed(previewed):
     assert re.search(r"Policies:\s*\n\s*✅ novalab@v\S+ \(local: .*policies\)", result.stdout), result.stdout
 
 
-def test_a_64_gb_flavor_fails_the_preview_by_policy_and_creates_nothing(tmp_path):
+def test_a_64_gb_flavor_fails_the_up_by_policy_in_its_preview_and_creates_nothing(tmp_path):
     cfg = loopback_stack()
     cfg["novalab:flavors"] = cfg["novalab:flavors"] + [{"name": "x1.huge", "ramMb": 65536, "diskGb": 20, "vcpus": 4}]
     pulumi = make_stack(tmp_path, cfg)
-    result = pulumi.preview(*policy_args(pulumi.project_dir, dev_policy_config()), check=False)
+    # An `up` (a preview never writes state, so "nothing created" after one proves nothing): the
+    # mandatory policy fails its preview, and no step runs.
+    result = pulumi.run("up", "-s", pulumi.stack, *pulumi.config_args, "--yes",
+                        *policy_args(pulumi.project_dir, dev_policy_config()), check=False)
     assert result.returncode != 0
     assert "flavor-size-bounds" in result.stdout and "x1.huge" in result.stdout
     assert "65536" in result.stdout
-    # A preview never creates anything; the stack still holds no resource.
     assert pulumi.resources() == []
 
 
@@ -155,3 +157,27 @@ def test_bad_config_fails_naming_the_field_with_no_traceback_and_no_resource(tmp
     assert diagnostics(result).count("error:") == 1
     assert "exited with non-zero exit code" not in result.output
     assert re.search(r"^ \+\s+(command:remote|openstack:)", result.stdout, re.M) is None
+
+
+def test_the_pack_counts_with_the_allocation_ratio_the_program_renders(tmp_path):
+    """HostPlacement carries what nova will use on each host from the program to the pack, inside
+    the engine: nine 4-vCPU servers do not fit one 8-core host at nova's default ratio 4.0, and do at
+    the 16.0 a configOverrides sets. (The host's size comes from the policy config: in a preview the
+    ComputeHost facts are not known yet.)"""
+    cfg = loopback_stack()
+    cfg["novalab:servers"] = [
+        {"name": f"big-{i}", "image": "cirros-0.3.0", "flavor": "m1.large", "network": "net1"} for i in range(9)
+    ]
+    policy = dev_policy_config()
+    # 8 cores, memory and disk to spare: only the vCPUs are short; the ratios are the stack's.
+    policy["capacity"] = {"hosts": [{"name": "compute-1", "ramMb": 1048576, "vcpus": 8, "diskGb": 10000}]}
+    pulumi = make_stack(tmp_path / "default", cfg)
+    result = pulumi.preview(*policy_args(pulumi.project_dir, policy), check=False)
+    assert result.returncode != 0, result.stdout
+    assert "together ask 36 vcpus but the 1 host(s) offer 32 (compute-1: cpuAllocationRatio 4" in result.stdout
+
+    cfg["novalab:configOverrides"] = {"nova.conf": {"DEFAULT": {"cpu_allocation_ratio": 16.0}}}
+    pulumi = make_stack(tmp_path / "ratio-16", cfg)
+    result = pulumi.preview(*policy_args(pulumi.project_dir, policy), check=False)
+    assert result.returncode == 0, result.stdout
+    assert "vcpus" not in result.stdout.split("Policies:")[-1]

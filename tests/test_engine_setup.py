@@ -12,20 +12,31 @@ import pytest
 
 from support import numbers
 from support.engine import ROOT, engine_bin
+from support.pins import plugin_versions
 
 pytestmark = pytest.mark.engine
 
 ENGINE_SH = ROOT / "engine" / "engine.sh"
 
 
-def fake_install(bindir: Path, plugins: str) -> Path:
-    """A stand-in official install: `pulumi plugin ls` answers PLUGINS, a language host beside it."""
+def plugin_ls(*names: str) -> str:
+    """`pulumi plugin ls` lines for these plugins at the pinned versions."""
+    return "".join(f"{name:<10} resource  {plugin_versions()[name]}    35 MB\\n" for name in names)
+
+
+# What the official CLI ships beside `pulumi`: the Python language host and dynamic-provider plugin.
+BUNDLED = ("pulumi-language-python", "pulumi-resource-pulumi-python")
+
+
+def fake_install(bindir: Path, plugins: str, bundled: tuple[str, ...] = BUNDLED) -> Path:
+    """A stand-in official install: `pulumi plugin ls` answers PLUGINS, the bundled plugins beside it."""
     bindir.mkdir()
     (bindir / "pulumi").write_text(
         "#!/bin/sh\n"
         f'case "$1 $2" in "plugin ls") printf \'NAME       KIND      VERSION  SIZE\\n{plugins}\' ;; *) echo v3.999.0 ;; esac\n'
     )
-    (bindir / "pulumi-language-python").write_text("#!/bin/sh\nexit 0\n")
+    for name in bundled:
+        (bindir / name).write_text("#!/bin/sh\nexit 0\n")
     for f in bindir.iterdir():
         f.chmod(0o755)
     return bindir
@@ -39,7 +50,7 @@ def setup(path_first: Path | None = None, **env: str) -> subprocess.CompletedPro
 
 def test_an_install_on_path_with_the_plugins_is_used_as_is(tmp_path):
     engine_bin()  # novalab's own build exists (the fallback below must not start a cold build)
-    bindir = fake_install(tmp_path / "bin", "command    resource  1.2.1    35 MB\\nopenstack  resource  5.5.3    44 MB\\n")
+    bindir = fake_install(tmp_path / "bin", plugin_ls("command", "openstack"))
     result = setup(bindir)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(bindir)
@@ -47,14 +58,22 @@ def test_an_install_on_path_with_the_plugins_is_used_as_is(tmp_path):
 
 
 def test_an_install_missing_a_plugin_is_not_used(tmp_path):
-    bindir = fake_install(tmp_path / "bin", "command    resource  1.2.1    35 MB\\n")
+    bindir = fake_install(tmp_path / "bin", plugin_ls("command"))
+    result = setup(bindir)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(engine_bin())
+
+
+def test_an_install_without_the_dynamic_provider_plugin_is_not_used(tmp_path):
+    # The hosts' records are a Python dynamic provider (components/host_state.py).
+    bindir = fake_install(tmp_path / "bin", plugin_ls("command", "openstack"), bundled=("pulumi-language-python",))
     result = setup(bindir)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(engine_bin())
 
 
 def test_novalab_engine_build_uses_the_own_build_even_with_an_install(tmp_path):
-    bindir = fake_install(tmp_path / "bin", "command    resource  1.2.1    35 MB\\nopenstack  resource  5.5.3    44 MB\\n")
+    bindir = fake_install(tmp_path / "bin", plugin_ls("command", "openstack"))
     result = setup(bindir, NOVALAB_ENGINE="build")
     assert result.stdout.strip() == str(engine_bin())
 

@@ -11,13 +11,16 @@ import shutil
 import socket
 import stat
 import subprocess
+import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 
-from components.scripts import SCRIPTS_DIR, script_command
+from components.scripts import SCRIPTS_DIR, script_command, script_text
 from support.engine import closed_port
+from support.numbers import record
 
 SCRIPTS = sorted(p.name for p in SCRIPTS_DIR.glob("*.sh"))
 ME = pwd.getpwuid(os.getuid()).pw_name
@@ -62,6 +65,41 @@ def test_scripts_are_shellcheck_clean():
     assert lab.returncode == 0, lab.stdout
     top = subprocess.run([shellcheck, "novalab", ".ci/run"], cwd=root, capture_output=True, text=True)
     assert top.returncode == 0, top.stdout
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_scripts_as_sent_to_hosts_are_shellcheck_clean(name):
+    # What a host runs is the script with its lib/ helpers in place of the lines sourcing them.
+    result = subprocess.run(["shellcheck", "-"], input=script_text(name), capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+def test_a_script_as_sent_carries_its_helpers(bindir, tmp_path):
+    # Run from a folder with no lib/ beside it, as on the controller: the helpers are in the text.
+    controller_stubs(bindir)
+    assert "nova_manage()" in script_text("precheck_controller.sh")
+    result = subprocess.run(["bash", "-c", script_command("precheck_controller.sh", "compute-1")], input=CLOUDS,
+                            capture_output=True, text=True, cwd=tmp_path, env=dict(os.environ, **path_with(bindir)))
+    assert result.returncode == 0, result.stderr
+    assert "controller checks passed for compute-1" in result.stdout
+
+
+def test_the_controller_scripts_name_the_cloud_the_clouds_yaml_holds():
+    import json
+
+    from components.render import ServiceAuth, render_clouds_yaml
+
+    (cloud,) = json.loads(render_clouds_yaml(ServiceAuth("http://k:5000", "nova", "pw", "service", "RegionOne")))["clouds"]
+    assert f"OS_CLOUD={cloud}\n" in (SCRIPTS_DIR / "lib" / "controller.sh").read_text()
+
+
+def test_a_helper_sourced_any_other_way_is_refused(monkeypatch, tmp_path):
+    import components.scripts as scripts
+
+    (tmp_path / "odd.sh").write_text('#!/usr/bin/env bash\nsource "${BASH_SOURCE[0]%/*}/lib/controller.sh"\n')
+    monkeypatch.setattr(scripts, "SCRIPTS_DIR", tmp_path)
+    with pytest.raises(ValueError, match="odd.sh: a helper is sourced other than as"):
+        scripts.script_text("odd.sh")
 
 
 @pytest.mark.parametrize("name", SCRIPTS)
@@ -142,9 +180,17 @@ def test_write_files_rejects_relative_paths(tmp_path):
 # --- install_packages.sh -------------------------------------------------------------------------
 
 
-def test_install_skips_apt_when_everything_is_installed(bindir):
+def install_env(bindir: Path, root: Path, **extra: str) -> dict:
+    """The stand-ins first on PATH, and apt/dpkg's state (locks, dpkg's updates/) under ROOT instead of
+    this machine's, so a package run here holds no test up."""
+    for d in ("var/lib/dpkg/updates", "var/lib/apt/lists", "var/cache/apt/archives"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    return dict(path_with(bindir), NOVALAB_ROOT=str(root), **extra)
+
+
+def test_install_skips_apt_when_everything_is_installed(bindir, tmp_path):
     stub(bindir, "apt-get", 'echo "apt-get must not run" >&2; exit 99\n')
-    result = run("install_packages.sh", "bash", "coreutils", env=path_with(bindir))
+    result = run("install_packages.sh", "bash", "coreutils", env=install_env(bindir, tmp_path))
     assert result.returncode == 0, result.stderr
     assert "already installed: bash coreutils" in result.stdout
     facts = result.stdout.strip().splitlines()[-1]
@@ -154,7 +200,7 @@ def test_install_skips_apt_when_everything_is_installed(bindir):
 def test_install_installs_only_missing_packages_noninteractively(bindir, tmp_path):
     log = tmp_path / "apt.log"
     stub(bindir, "apt-get", f'echo "$DEBIAN_FRONTEND $*" >> {log}\n')
-    result = run("install_packages.sh", "bash", "novalab-no-such-package", env=path_with(bindir))
+    result = run("install_packages.sh", "bash", "novalab-no-such-package", env=install_env(bindir, tmp_path / "root"))
     assert result.returncode == 0, result.stderr
     calls = log.read_text().splitlines()
     assert calls[0] == "noninteractive update -q"
@@ -162,10 +208,78 @@ def test_install_installs_only_missing_packages_noninteractively(bindir, tmp_pat
     assert calls[1].endswith(" novalab-no-such-package")  # bash is already there
 
 
-def test_install_fails_when_apt_fails(bindir):
+def test_install_fails_when_apt_fails(bindir, tmp_path):
     stub(bindir, "apt-get", 'echo "E: Unable to locate package" >&2; exit 100\n')
-    result = run("install_packages.sh", "novalab-no-such-package", env=path_with(bindir))
+    result = run("install_packages.sh", "novalab-no-such-package", env=install_env(bindir, tmp_path))
     assert result.returncode == 100 and "Unable to locate package" in result.stderr
+
+
+HOLD_LOCK = "import fcntl, sys, time; f = open(sys.argv[1], 'w'); fcntl.lockf(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(600)"
+
+
+@pytest.fixture
+def dpkg_lock_holder(tmp_path):
+    """A process holding dpkg's frontend lock under a private root, as unattended-upgrades does."""
+    root = Path(os.path.realpath(tmp_path)) / "root"
+    lock = root / "var/lib/dpkg/lock-frontend"
+    lock.parent.mkdir(parents=True)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(lock)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline() == "locked\n"
+    yield root, holder
+    holder.kill()
+    holder.wait()
+
+
+def test_install_waits_for_the_dpkg_lock_and_says_so(bindir, tmp_path, dpkg_lock_holder):
+    root, holder = dpkg_lock_holder
+    log = tmp_path / "apt.log"
+    stub(bindir, "apt-get", f'echo "apt-get $*" >> {log}\n')
+    install = subprocess.Popen(["bash", str(SCRIPTS_DIR / "install_packages.sh"), "novalab-no-such-package"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=dict(os.environ, **install_env(bindir, root, NOVALAB_DPKG_LOCK_POLL="0.2")))
+    lines = [install.stdout.readline(), install.stdout.readline()]
+    assert lines[0] == "installing: novalab-no-such-package\n"
+    assert lines[1].startswith(f"waiting for apt/dpkg's lock, held by {holder.pid} (")
+    assert f"{root}/var/lib/dpkg/lock-frontend (on a fresh cloud image: unattended-upgrades)" in lines[1]
+    assert not log.exists()  # nothing ran while the lock was held
+    holder.kill()  # unattended-upgrades finishes
+    holder.wait()
+    out, err = install.communicate(timeout=60)
+    assert install.returncode == 0, err
+    calls = log.read_text().splitlines()
+    assert calls[0] == "apt-get update -q"
+    assert calls[1].endswith("-o DPkg::Lock::Timeout=600 novalab-no-such-package")
+
+
+def test_install_gives_up_on_a_lock_held_too_long(bindir, tmp_path, dpkg_lock_holder):
+    root, holder = dpkg_lock_holder
+    stub(bindir, "apt-get", 'echo "apt-get must not run" >&2; exit 99\n')
+    env = install_env(bindir, root, NOVALAB_DPKG_LOCK_TIMEOUT="1", NOVALAB_DPKG_LOCK_POLL="0.2")
+    result = run("install_packages.sh", "novalab-no-such-package", env=env)
+    assert result.returncode == 1
+    assert f"apt/dpkg is still locked on {socket.gethostname()} after 1s, by {holder.pid} (" in result.stderr
+    assert "run pulumi up again" in result.stderr
+    assert "apt-get must not run" not in result.stderr
+
+
+@pytest.mark.parametrize("recovers", [True, False])
+def test_install_finishes_an_interrupted_dpkg_first(bindir, tmp_path, recovers):
+    root, log = tmp_path / "root", tmp_path / "calls.log"
+    env = install_env(bindir, root)
+    (root / "var/lib/dpkg/updates/0001").write_text("")  # what dpkg leaves when it is killed midway
+    stub(bindir, "apt-get", f'echo "apt-get $*" >> {log}\n')
+    stub(bindir, "dpkg", f'echo "dpkg $*" >> {log}\n' + ("" if recovers else 'echo "dpkg: error processing package nova-common" >&2; exit 1\n'))
+    result = run("install_packages.sh", "novalab-no-such-package", env=env)
+    calls = log.read_text().splitlines()
+    assert calls[0] == "dpkg --force-confdef --force-confold --configure -a"
+    assert "dpkg was interrupted" in result.stdout
+    if recovers:
+        assert result.returncode == 0, result.stderr
+        assert calls[1] == "apt-get update -q"
+    else:
+        assert result.returncode == 1
+        assert "dpkg --configure -a failed" in result.stderr and "nova-common" in result.stderr
+        assert len(calls) == 1  # apt did not run
 
 
 # --- precheck_host.sh (run before the packages: reads only) ---------------------------------------
@@ -419,7 +533,7 @@ def gate_stubs(bindir: Path, tmp_path: Path, up_after: int | None, host: str = "
             n=$(cat {count} 2>/dev/null || echo 0); echo $((n + 1)) > {count}
             now=$(date -u +%Y-%m-%dT%H:%M:%S.000000)
             if [ {limit} -ge 0 ] && [ "$n" -ge {limit} ]; then echo "up {heartbeat}"; else echo "down $now"; fi ;;
-          "network agent list"*) echo True ;;
+          "network agent list --host {host} -f value -c Agent Type -c Alive") echo "Linux bridge agent True" ;;
           "compute service list") echo "| nova-compute | compute-1 | nova | enabled | down |" ;;
         esac
         """,
@@ -447,14 +561,14 @@ def test_gate_maps_the_host_and_waits_until_it_is_up(bindir, tmp_path):
     scratch = tmp_path / "scratch"  # the script's TMPDIR: its credentials file must not outlive it
     scratch.mkdir()
     env = dict(path_with(bindir), NOVALAB_GATE_POLL_SECONDS="0", TMPDIR=str(scratch), NOVALAB_LOCK_DIR=str(tmp_path))
-    result = run("gate_compute_host.sh", "compute-1", "30", "--with-l2-agent", stdin=CLOUDS, env=env)
+    result = run("gate_compute_host.sh", "compute-1", "30", "--agent-type", "Linux bridge agent", stdin=CLOUDS, env=env)
     assert result.returncode == 0, result.stderr
     assert "compute host compute-1 is up and mapped to its cell" in result.stdout
     calls = log.read_text().splitlines()
     polls = [c for c in calls if "--service nova-compute --host compute-1" in c]
     assert len(polls) == 3  # down, down, up
     assert any(c == "nova-manage cell_v2 discover_hosts --by-service" for c in calls)
-    assert any(c.startswith("openstack network agent list --host compute-1 --agent-type linux-bridge") for c in calls)
+    assert any(c.startswith("openstack network agent list --host compute-1 -f value -c Agent Type -c Alive") for c in calls)
     assert all("mode=600 cloud=novalab" in c for c in calls if c.startswith("openstack"))
     assert "gate-s3cret" not in log.read_text()  # never in argv
     assert list(scratch.iterdir()) == []  # the 0600 clouds.yaml (and its directory) are gone
@@ -515,6 +629,70 @@ def test_gate_retries_a_failed_discover_and_shows_it_on_timeout(bindir, tmp_path
     assert result.returncode == 1
     assert "cell mapping: no" in result.stderr
     assert "ERROR: Duplicate host mapping was encountered" in result.stderr
+
+
+def agent_listing_stub(bindir: Path, listing: str) -> None:
+    """The gate stubs, with `openstack network agent list` answering LISTING ("TYPE ALIVE" lines)."""
+    openstack = bindir / "openstack"
+    text = openstack.read_text()
+    old = 'echo "Linux bridge agent True" ;;'
+    assert old in text
+    openstack.write_text(text.replace(old, f"printf '%s' {shlex_quote(listing)} ;;"))
+
+
+@pytest.mark.parametrize("listing, passes", [
+    ("Linux bridge agent True\n", True),
+    ("Linux bridge agent :-)\n", True),  # older clients' Alive
+    ("Linux bridge agent False\n", False),
+    ("Open vSwitch agent True\n", False),  # alive, but not the type asked for
+    ("", False),
+])
+def test_gate_waits_for_an_alive_agent_of_each_type(bindir, tmp_path, listing, passes):
+    gate_stubs(bindir, tmp_path, up_after=0)
+    agent_listing_stub(bindir, listing)
+    env = dict(path_with(bindir), NOVALAB_GATE_POLL_SECONDS="0.2", NOVALAB_LOCK_DIR=str(tmp_path))
+    result = run("gate_compute_host.sh", "compute-1", "1", "--agent-type", "Linux bridge agent", stdin=CLOUDS, env=env)
+    assert result.returncode == (0 if passes else 1), result.stderr
+    if not passes:
+        assert "network agents: none alive of type 'Linux bridge agent'" in result.stderr
+
+
+def test_gate_needs_every_agent_type_it_is_given(bindir, tmp_path):
+    # As OVN will ask: the controller agent and the metadata agent, each alive.
+    gate_stubs(bindir, tmp_path, up_after=0)
+    agent_listing_stub(bindir, "OVN Controller agent True\nOVN Metadata agent False\n")
+    env = dict(path_with(bindir), NOVALAB_GATE_POLL_SECONDS="0.2", NOVALAB_LOCK_DIR=str(tmp_path))
+    args = ["compute-1", "1", "--agent-type", "OVN Controller agent", "--agent-type", "OVN Metadata agent"]
+    result = run("gate_compute_host.sh", *args, stdin=CLOUDS, env=env)
+    assert result.returncode == 1
+    assert "network agents: none alive of type 'OVN Metadata agent'" in result.stderr
+    gate_stubs(bindir, tmp_path, up_after=0)
+    agent_listing_stub(bindir, "OVN Controller agent True\nOVN Metadata agent True\n")
+    assert run("gate_compute_host.sh", *args, stdin=CLOUDS, env=env).returncode == 0
+
+
+def silent(bindir: Path, name: str) -> None:
+    """A stand-in for a client whose API took the connection and never answers."""
+    stub(bindir, name, "exec sleep 600\n")
+
+
+@pytest.mark.parametrize("silent_tool", ["openstack", "nova-manage"])
+def test_gate_ends_by_its_deadline_when_an_api_never_answers(bindir, tmp_path, silent_tool):
+    gate_stubs(bindir, tmp_path, up_after=0)  # nova-compute is up: nova-manage is called next
+    silent(bindir, silent_tool)
+    # One call may take 600 s, far more than the gate's 2 s: the gate's deadline cuts it.
+    env = dict(path_with(bindir), NOVALAB_GATE_POLL_SECONDS="0.2", NOVALAB_API_TIMEOUT="600",
+               NOVALAB_GATE_REPORT_SECONDS="1", NOVALAB_LOCK_DIR=str(tmp_path))
+    started = time.monotonic()
+    result = run("gate_compute_host.sh", "compute-1", "2", stdin=CLOUDS, env=env, timeout=120)
+    record(f"gate, timeout 2 s, {silent_tool} never answering: seconds", time.monotonic() - started)
+    assert result.returncode == 1
+    assert "compute host compute-1 did not pass the gate within 2s" in result.stderr
+    if silent_tool == "openstack":
+        assert "(state: 'no listing'" in result.stderr
+        assert "no answer within 1s: openstack compute service list" in result.stderr  # the report's own call
+    else:
+        assert "(state: 'up', cell mapping: no" in result.stderr
 
 
 # --- configure_bridge.sh (in a private network + mount namespace) ----------------------------------
@@ -589,6 +767,27 @@ def test_bridge_refuses_the_management_nic_and_a_missing_one(tmp_path, extra_add
     assert "holds the management address 10.0.0.20" in result.stderr
     assert "interface eth9 does not exist" in result.stderr
     assert result.stdout.strip().endswith("1")  # management address untouched
+
+
+@needs_root_netns
+@pytest.mark.parametrize("bridge", ["eth1", "eth2"])  # the management NIC; the VM-network NIC itself
+def test_bridge_refuses_a_bridge_name_that_is_an_interface_and_writes_nothing(tmp_path, bridge):
+    result = in_private_netns(
+        f"""
+        if bash {SCRIPTS_DIR}/configure_bridge.sh {bridge} eth2 10.0.0.20 <<'EOF'
+{STANZA}EOF
+        then echo BAD; fi
+        echo "eth2-addrs=$(ip -o -4 addr show dev eth2 | wc -l) eth1-addrs=$(ip -o -4 addr show dev eth1 | wc -l)"
+        echo "files=$(ls -A "$NOVALAB_NETWORK_DIR")"
+        """,
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "BAD" not in result.stdout
+    assert f"{bridge} exists on" in result.stderr and "is not a bridge; network.bridge must name a bridge" in result.stderr
+    assert "eth2-addrs=1 eth1-addrs=1" in result.stdout  # nothing flushed
+    assert "files=interfaces\n" in result.stdout  # no interfaces.d stanza
+    assert (tmp_path / "interfaces").read_text() == "auto lo\niface lo inet loopback\n"  # no source line either
 
 
 # --- decommission_compute_host.sh ------------------------------------------------------------------
@@ -692,6 +891,42 @@ def test_two_forgets_at_once_archive_one_after_the_other(bindir, tmp_path):
     assert log.read_text().count("archive_deleted_rows") == 2
 
 
+def test_forget_fails_when_the_agents_cannot_be_listed(bindir, tmp_path):
+    log = decommission_stubs(bindir, tmp_path)
+    openstack = bindir / "openstack"
+    listing = '*"network agent list --host compute-3"*) echo agent-uuid-3 ;;'
+    assert listing in openstack.read_text()
+    openstack.write_text(openstack.read_text().replace(
+        listing, '*"network agent list --host compute-3"*) echo "Unable to establish connection to neutron" >&2; exit 1 ;;'))
+    result = run("decommission_compute_host.sh", "forget", "compute-3", stdin=CLOUDS, env=path_with(bindir))
+    assert result.returncode == 1
+    assert "could not list the network agents of compute-3" in result.stderr
+    assert "Unable to establish connection to neutron" in result.stderr  # the client's own words
+    assert "is out of nova" not in result.stdout
+    assert "agent delete" not in log.read_text()
+
+
+@pytest.mark.parametrize("part", ["drain", "forget"])
+def test_decommission_ends_when_the_compute_api_never_answers(bindir, tmp_path, part):
+    decommission_stubs(bindir, tmp_path)
+    silent(bindir, "openstack")
+    env = dict(path_with(bindir), NOVALAB_API_TIMEOUT="1")
+    result = run("decommission_compute_host.sh", part, "compute-3", stdin=CLOUDS, env=env, timeout=120)
+    assert result.returncode != 0
+    assert "no answer within 1s: openstack --os-compute-api-version 2.53 compute service list" in result.stderr
+    assert "is out of nova" not in result.stdout and "is disabled" not in result.stdout
+
+
+def test_forget_fails_when_the_archive_never_ends(bindir, tmp_path):
+    decommission_stubs(bindir, tmp_path)
+    silent(bindir, "nova-manage")
+    env = dict(path_with(bindir), NOVALAB_ARCHIVE_TIMEOUT="1", NOVALAB_LOCK_DIR=str(tmp_path))
+    result = run("decommission_compute_host.sh", "forget", "compute-3", stdin=CLOUDS, env=env, timeout=120)
+    assert result.returncode == 1
+    assert "archive_deleted_rows failed (124)" in result.stderr
+    assert "no answer within 1s: nova-manage db archive_deleted_rows" in result.stderr
+
+
 def test_decommission_takes_only_its_two_parts():
     result = run("decommission_compute_host.sh", "purge", "compute-3", stdin=CLOUDS)
     assert result.returncode == 2 and "drain|forget" in result.stderr
@@ -759,7 +994,7 @@ def placement_stubs(bindir: Path, tmp_path: Path, inventory_on_look: int | None)
 def test_gate_waits_for_its_own_resource_provider_to_have_inventory(bindir, tmp_path):
     looks = placement_stubs(bindir, tmp_path, inventory_on_look=3)
     env = dict(path_with(bindir), NOVALAB_GATE_POLL_SECONDS="0", NOVALAB_LOCK_DIR=str(tmp_path))
-    result = run("gate_compute_host.sh", "compute-9", "30", "--with-l2-agent", "--address", "10.0.0.23",
+    result = run("gate_compute_host.sh", "compute-9", "30", "--agent-type", "Linux bridge agent", "--address", "10.0.0.23",
                  "--after", "r1,r2", stdin=CLOUDS, env=env)
     assert result.returncode == 0, result.stderr
     assert "gate after restarts: r1,r2" in result.stdout

@@ -367,6 +367,112 @@ def test_a_second_up_changes_nothing_opens_no_session_and_writes_nothing(lab, fi
     numbers.record("e2e: no-op up, s", lab.timings["no-op up"])
 
 
+# --- 3b: drift (issue 21): what changed behind novalab's back, seen by a refresh, repaired by up ----
+
+DRIFT_EDIT = "# edited by hand on the host"
+
+
+def refresh_check(lab, label: str) -> Result:
+    """`pulumi preview --refresh --expect-no-changes`, the operator's drift check."""
+    return lab._run([str(lab.pulumi.bin / "pulumi"), "preview", "--refresh", "--expect-no-changes", "-s", "lab",
+                     *lab.pulumi.config_args], label)
+
+
+def service_pids() -> dict[tuple[str, str], str]:
+    return {(h, s): on_host(host_address(h), f"cat /run/{s.split('-')[0]}/{s}.pid 2>/dev/null || true").strip()
+            for h in ("compute-1", "compute-2") for s in ("nova-compute", "neutron-linuxbridge-agent")}
+
+
+@pytest.fixture(scope="module")
+def drifted(lab, first):
+    """compute-1's nova.conf edited by hand, compute-2's nova-compute dead (its PID file left behind)."""
+    c1, c2 = host_address("compute-1"), host_address("compute-2")
+    on_host(c1, f"echo '{DRIFT_EDIT}' >> /etc/nova/nova.conf")
+    on_host(c2, "kill $(cat /run/nova/nova-compute.pid)")
+    wait_for(lambda: on_host(c2, "kill -0 $(cat /run/nova/nova-compute.pid) 2>/dev/null && echo alive || true").strip() == "",
+             30, "nova-compute on compute-2 to stop")
+    before = {"nova.conf": on_host(c1, "cat /etc/nova/nova.conf"), "pids": service_pids()}
+    sessions, writes = ssh_sessions(), api_writes()
+    result = refresh_check(lab, "drift check")
+    numbers.record("e2e: drift check (preview --refresh), s", lab.timings["drift check"])
+    return {"result": result, "before": before, "sessions": delta(sessions, ssh_sessions()),
+            "writes": delta(writes, api_writes())}
+
+
+def test_the_refresh_check_fails_naming_the_edited_file_and_the_stopped_service(drifted):
+    result = drifted["result"]
+    assert result.returncode != 0, result.stdout[-3000:]
+    assert "no changes were expected" in result.output
+    assert re.search(r"compute-1-file-nova\.conf\s+update\s+\[diff: ~onHost,revision\]", result.stdout), result.stdout[-3000:]
+    assert re.search(r"compute-2-services\s+update\s+\[diff: ~nova-compute,revisions\]", result.stdout), result.stdout[-3000:]
+    # Nothing else is named: the other files and services are as novalab left them.
+    assert not re.search(r"compute-2-file-\S+\s+update", result.stdout)
+    assert not re.search(r"compute-1-services\s+update", result.stdout)
+
+
+def test_the_refresh_check_reads_each_host_once_and_changes_nothing(drifted):
+    assert drifted["sessions"] == {"compute-1": 1, "compute-2": 1}, drifted["sessions"]  # the commands' refresh opens none
+    assert drifted["writes"] == {}
+    numbers.record("e2e: SSH sessions of the drift check", drifted["sessions"])
+    assert on_host(host_address("compute-1"), "cat /etc/nova/nova.conf") == drifted["before"]["nova.conf"]
+    assert service_pids() == drifted["before"]["pids"]
+    assert on_host(host_address("compute-2"), "kill -0 $(cat /run/nova/nova-compute.pid) 2>/dev/null && echo alive || true").strip() == ""
+
+
+def test_novalab_drift_prints_the_table(lab, drifted):
+    result = lab._run([str(ROOT / "novalab"), "drift", "lab"], "novalab drift")  # the lab stack's backend and passphrase
+    assert result.returncode == 1, result.stderr[-2000:]
+    rows = [line.split() for line in result.stdout.splitlines()]
+    assert ["compute-1", "/etc/nova/nova.conf", "content", "as", "novalab", "wrote", "it", "changed", "on", "the", "host"] in rows
+    assert ["compute-2", "service", "nova-compute", "running", "stopped"] in rows
+
+
+def test_novalab_up_repairs_both_restarting_only_those_services(lab, drifted):
+    c1 = host_address("compute-1")
+    sessions = ssh_sessions()
+    result = lab._run([str(ROOT / "novalab"), "up", "lab", "--refresh"], "repair")
+    assert result.returncode == 0, f"{result.stdout[-4000:]}\n{result.stderr[-2000:]}"
+    numbers.record("e2e: ./novalab up --refresh repairing two hosts, s", lab.timings["repair"])
+    assert DRIFT_EDIT not in on_host(c1, "cat /etc/nova/nova.conf")
+    for host in ("compute-1", "compute-2"):
+        assert re.search(rf"{host}-restart-nova-compute\s+replaced", result.stdout), host
+        assert not re.search(rf"{host}-restart-l2-agent\s+replaced", result.stdout), host
+    assert re.search(r"compute-1-config\s+updated", result.stdout)
+    assert not re.search(r"compute-2-config\s+updated", result.stdout)  # its files were as written
+    before, after = drifted["before"]["pids"], service_pids()
+    assert {k for k in before if before[k] != after[k]} == {("compute-1", "nova-compute"), ("compute-2", "nova-compute")}
+    assert {h: s for h, s in compute_services().items() if h in ("compute-1", "compute-2")} == {
+        "compute-1": ("enabled", "up"), "compute-2": ("enabled", "up")}
+    numbers.record("e2e: SSH sessions of the repair", delta(sessions, ssh_sessions()))
+
+
+def test_after_the_repair_the_refresh_check_passes(lab, drifted):
+    result = refresh_check(lab, "drift check after repair")
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_a_changed_config_override_shows_as_text_in_preview_diff_with_no_secret(lab, first):
+    original = lab.config_file.read_text()
+
+    def cpu_ratio_on_compute_1(cfg):
+        cfg["novalab:computeHosts"][0]["configOverrides"] = {"nova.conf": {"DEFAULT": {"cpu_allocation_ratio": "8.0"}}}
+
+    lab.edit(cpu_ratio_on_compute_1)
+    try:
+        result = lab._run([str(lab.pulumi.bin / "pulumi"), "preview", "--diff", "-s", "lab", *lab.pulumi.config_args],
+                          "preview --diff")
+    finally:
+        lab.config_file.write_text(original)
+    assert result.returncode == 0, result.stdout[-3000:]
+    section = result.stdout[result.stdout.index("::compute-1-file-nova.conf]"):]
+    assert re.search(r"^\s*\+\s*cpu_allocation_ratio = 8\.0$", section, re.M), section[:3000]
+    assert "transport_url = rabbit://openstack:[secret]@" in section or "transport_url" not in section
+    # Unchanged files, and the other host, show nothing.
+    assert re.findall(r"::(compute-\d-file-[^\]]+)\]", result.stdout) == ["compute-1-file-nova.conf"]
+    for secret in lab.secrets():
+        assert secret not in result.output
+
+
 # --- 4: one nova.conf value -------------------------------------------------------------------------
 
 

@@ -7,17 +7,10 @@ import configparser
 
 import pytest
 
-from components.compute_host import Passwords, host_packages, render_host_files
+from components.host_files import Passwords, host_packages, render_host_files
 from components.config import parse_stack_config
-from components.render import (
-    ManagedFile,
-    content_hash,
-    file_bundle,
-    render_bridge_stanza,
-    render_linuxbridge_agent_ini,
-    render_nova_compute_conf,
-    transport_url,
-)
+from components.network.linuxbridge import render_bridge_stanza, render_linuxbridge_agent_ini
+from components.render import ManagedFile, content_hash, file_bundle, render_nova_compute_conf, transport_url
 from support.mocks import dev_config, to_raw
 
 PW = Passwords(rabbit="gridka", nova="nova-pw", neutron="neutron-pw")

@@ -4,6 +4,8 @@
 # Persists the stanza in /etc/network/interfaces.d/BRIDGE (temp file + mv) and brings the bridge up
 # now with iproute2, so it works with or without ifupdown/systemd. Safe to re-run.
 set -euo pipefail
+# shellcheck source=lib/ifupdown.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/ifupdown.sh"
 
 [ "$#" -eq 3 ] || { echo "usage: $0 BRIDGE INTERFACE MANAGEMENT_ADDRESS < stanza" >&2; exit 2; }
 bridge=$1 iface=$2 mgmt=$3
@@ -22,17 +24,16 @@ if ip -o addr show dev "$iface" | awk -v a="$mgmt" '{split($4, p, "/")} p[1] == 
   exit 1
 fi
 
-# Persist for reboots (ifupdown reads interfaces.d when /etc/network/interfaces sources it).
-mkdir -p "$netdir/interfaces.d"
-target=$netdir/interfaces.d/$bridge
-tmp=$(mktemp "$netdir/interfaces.d/.$bridge.XXXXXX")
-trap 'rm -f "$tmp"' EXIT
-cat > "$tmp"
-chmod 0644 "$tmp"
-if cmp -s "$tmp" "$target"; then rm -f "$tmp"; else mv -f "$tmp" "$target"; echo "wrote $target"; fi
-if [ -f "$netdir/interfaces" ] && ! grep -Eq '^\s*source(-directory)?\s+/etc/network/interfaces\.d' "$netdir/interfaces"; then
-  printf '\nsource /etc/network/interfaces.d/*\n' >> "$netdir/interfaces"
+# network.bridge must be a bridge, or not exist yet: were it an existing NIC (the management one,
+# say), the stanza written below would turn it into a bridge at the next boot, and bringing it up
+# now would fail half-way.
+if ip link show dev "$bridge" >/dev/null 2>&1 && [ ! -d "/sys/class/net/$bridge/bridge" ]; then
+  echo "$bridge exists on $(hostname) and is not a bridge; network.bridge must name a bridge for the VM network (the tutorial's br100), not an interface such as the management NIC" >&2
+  exit 1
 fi
+
+# Persist for reboots.
+persist_stanza "$netdir" "$bridge"
 
 # Bring it up now: the same result as `ifup br100`, idempotently.
 ip link show dev "$bridge" >/dev/null 2>&1 || ip link add name "$bridge" type bridge

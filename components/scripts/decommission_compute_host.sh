@@ -12,27 +12,19 @@
 #                host that came back under this name would have its servers refused as "down" (409
 #                "Service is unavailable at this time" on resize, seen in the e2e).
 # Usage: decommission_compute_host.sh drain|forget HOST   (stdin: the gate's clouds.yaml; never in
-# argv or env). Safe to re-run: what nova no longer has is reported and left alone.
+# argv or env). Safe to re-run: what nova no longer has is reported and left alone. Every API call is
+# bounded (NOVALAB_API_TIMEOUT, 60 s; the archive NOVALAB_ARCHIVE_TIMEOUT, 600 s): a call that gets no
+# answer fails the step, naming it, and the next run starts over.
 set -euo pipefail
+# shellcheck source=SCRIPTDIR/lib/controller.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/controller.sh"
 
 usage() { echo "usage: $0 drain|forget HOST < clouds.yaml" >&2; exit 2; }
 [ "$#" -eq 2 ] || usage
 case "$1" in drain|forget) ;; *) usage ;; esac
 part=$1 host=$2
 
-workdir=$(mktemp -d)
-trap 'rm -rf "$workdir"' EXIT
-(umask 077 && cat > "$workdir/clouds.yaml")
-export OS_CLIENT_CONFIG_FILE="$workdir/clouds.yaml" OS_CLOUD=novalab
-
-nova_manage() {
-  # As the nova user when there is one, so root does not take over nova's log files.
-  if id nova >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
-    runuser -u nova -- nova-manage "$@"
-  else
-    nova-manage "$@"
-  fi
-}
+read_clouds_yaml
 
 # 2.53: services by UUID, which stays unambiguous with several cells.
 compute() { openstack --os-compute-api-version 2.53 "$@"; }
@@ -78,20 +70,22 @@ fi
 # archive of every soft-deleted row (it keeps them in nova's shadow tables). One at a time on this
 # controller: two hosts leaving at once archived the same rows and one failed (exit 255).
 # (It exits 1 when it archived something, 0 when there was nothing to archive.)
-lock_dir=${NOVALAB_LOCK_DIR:-/run/lock}
-[ -d "$lock_dir" ] && [ -w "$lock_dir" ] || lock_dir=${TMPDIR:-/tmp}
 rc=0
-(
-  flock -w 300 9 || { echo "waited 300s for $lock_dir/novalab-nova-archive.lock" >&2; exit 3; }
-  nova_manage db archive_deleted_rows --until-complete --all-cells
-) 9>"$lock_dir/novalab-nova-archive.lock" >"$workdir/archive.out" 2>&1 || rc=$?
+api_timeout=${NOVALAB_ARCHIVE_TIMEOUT:-600} with_lock novalab-nova-archive 300 \
+  nova_manage db archive_deleted_rows --until-complete --all-cells >"$workdir/archive.out" 2>&1 || rc=$?
 if [ "$rc" -gt 1 ]; then
   tail -n 20 "$workdir/archive.out" >&2
   echo "nova-manage db archive_deleted_rows failed ($rc): a host of the name $host would have its servers refused as down until it is run" >&2
   exit 1
 fi
 echo "archived nova's deleted rows: $host can come back under its name"
-for agent in $(openstack network agent list --host "$host" -f value -c ID); do
+# A listing that fails fails the step: otherwise it would report the host out while its agents stay
+# in neutron (dead, listed for ever).
+if ! agents=$(openstack network agent list --host "$host" -f value -c ID); then
+  echo "could not list the network agents of $host; they are still in neutron; the next pulumi up runs this step again" >&2
+  exit 1
+fi
+for agent in $agents; do
   openstack network agent delete "$agent"
   echo "deleted network agent $agent of $host"
 done

@@ -11,32 +11,19 @@ set -euo pipefail
 stop_mode=""
 if [ "$1" = --stop ]; then stop_mode=yes; shift; fi
 service=${1:-} timeout=${2:-60}
-
-have_systemd() { [ -d /run/systemd/system ]; }
+# shellcheck source=lib/service.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/service.sh"
 
 svc() {  # svc ACTION NAME
   if have_systemd; then systemctl "$1" "$2"; else service "$2" "$1"; fi
-}
-
-# Debian's OpenStack init scripts write /run/<project>/<service>.pid, but their `status` looks the
-# process up by name, and the agents rename themselves (setproctitle) a few seconds after starting:
-# `status` then says "not running" about a live agent. The PID file answers; `status` is the fallback.
-run_dir=${NOVALAB_RUN_DIR:-/run}
-running() {
-  if have_systemd; then systemctl is-active --quiet "$1"; return; fi
-  local pidfile=$run_dir/${1%%-*}/$1.pid pid=""
-  if [ -r "$pidfile" ]; then
-    read -r pid < "$pidfile" || true
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
-    return
-  fi
-  service "$1" status >/dev/null 2>&1
 }
 
 start_libvirt() {
   if have_systemd; then
     systemctl start libvirtd
   elif [ -e /etc/init.d/libvirtd ]; then
+    # qemu's domains log through virtlogd (qemu.conf stdio_handler "logd"): without it none starts.
+    if [ -e /etc/init.d/virtlogd ]; then running virtlogd || service virtlogd start; fi
     running libvirtd || service libvirtd start
   else
     # Debian 12 ships libvirt's systemd units only: without systemd, run the daemons directly.

@@ -234,7 +234,7 @@ def copy_novalab(directory: Path, stack_yaml: Mapping, stack: str, venv: Path = 
     """The novalab program itself in a scratch directory (its own Pulumi.<stack>.yaml), so tests
     never touch the repository's stack files. The policy pack comes along. VENV runs both."""
     directory.mkdir(parents=True, exist_ok=True)
-    for item in ("__main__.py", "components", "policies"):
+    for item in ("__main__.py", "components", "openstack_defaults", "policies"):
         src = ROOT / item
         if src.is_dir():
             shutil.copytree(src, directory / item, ignore=shutil.ignore_patterns("__pycache__"))

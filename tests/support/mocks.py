@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import sys
+import uuid
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
@@ -36,9 +37,17 @@ SECRETS = {
     "novalab:neutronServicePassword": "neutron-s3cret-pw",
     "novalab:sshPrivateKey": fake_pem("OPENSSH", "test-key-material"),
 }
-PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHRlc3Qta2V5LW1hdGVyaWFsLXRlc3Qta2V5 novalab-test"
+# A key in the shape ssh-keygen writes (its 32 bytes are text, not a real key): the config checks it.
+PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG5vdmFsYWItdGVzdC1rZXktbWF0ZXJpYWwtMDAwMDAw novalab-test"
+# A host key as `ssh-keyscan -t ed25519` prints it (without the host name); its bytes are text too.
+HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG5vdmFsYWItdGVzdC1ob3N0LWtleS0wMDAwMDAwMDAw"
 FACTS = "novalab-facts ram_mb=16000 vcpus=8 disk_gb=100"
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
+
+
+def cloud_id(name: str) -> str:
+    """The id OpenStack gives a resource (a UUID), stable per name so tests can name it."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"novalab-test/{name}"))
 
 
 # --- secret wrappers ----------------------------------------------------------------------------
@@ -86,20 +95,24 @@ class Recorder(pulumi.runtime.Mocks):
         self.stack_outputs = stack_outputs or {}
         self.secret_stack_outputs = list(secret_stack_outputs)
         self.preview = False  # deploy() sets it: a preview's new resources have no id yet
+        self.ports: list[dict] = []  # the cloud's ports: one per server, found by getPort's filters
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         self.resources.append(args)
         state = dict(args.inputs)
         t = args.typ
+        creating = self.preview and not args.resource_id  # a preview knows no output of a new resource
         if t == STACK_REFERENCE:
             stack = args.inputs.get("name", args.name)
             state.update(outputs=self.stack_outputs.get(stack, {}), secretOutputNames=self.secret_stack_outputs)
-        elif t == "command:remote:Command":
+        elif t == "command:remote:Command" and not creating:
             state["stdout"] = FACTS if args.name.endswith("-packages") else "ok"
             state["stderr"] = ""
-        elif t == "openstack:compute/instance:Instance":
+        elif t == "openstack:compute/instance:Instance" and not creating:
             # As the provider answers for a network given by name: no port (seen on the lab).
             state.update(accessIpV4="192.168.100.10", networks=[{"name": "net1", "fixedIpV4": "192.168.100.10", "port": ""}])
+            self.ports.append({"id": cloud_id(f"port of {args.name}"), "deviceId": cloud_id(args.name),
+                               "fixedIp": "192.168.100.10"})
         elif t == "openstack:networking/floatingIp:FloatingIp":
             state["address"] = "172.16.1.1"
         elif t == "openstack:compute/keypair:Keypair":
@@ -114,6 +127,10 @@ class Recorder(pulumi.runtime.Mocks):
         rid = args.resource_id or f"{args.name}-id"
         if t == "openstack:blockstorage/volume:Volume":
             rid = state["id"]
+        elif t == "openstack:compute/flavor:Flavor":
+            rid = args.inputs.get("flavorId") or cloud_id(args.name)  # nova: the given flavor id, else a UUID
+        elif t == "openstack:compute/instance:Instance":
+            rid = cloud_id(args.name)
         if self.preview and not args.resource_id:
             rid = ""  # as the engine answers in a preview: the id of a resource to create is unknown
         return rid, state
@@ -121,7 +138,11 @@ class Recorder(pulumi.runtime.Mocks):
     def call(self, args: pulumi.runtime.MockCallArgs):
         self.calls.append(args)  # the program must make none in preview (tested)
         if args.token == "openstack:networking/getPort:getPort":
-            return {"id": f"port-of-{args.args.get('deviceId')}", "deviceId": args.args.get("deviceId")}
+            # Every filter given must match, and exactly one port, or the provider fails the lookup.
+            found = [p for p in self.ports if all(p.get(k) == v for k, v in args.args.items() if v is not None)]
+            if len(found) != 1:
+                raise Exception(f"Your query returned {'no' if not found else 'more than one'} result(s)")
+            return dict(found[0])
         return {}
 
     # --- queries used by the tests ---
@@ -147,6 +168,13 @@ class RecordingMonitor(pulumi.runtime.mocks.MockMonitor):
     def __init__(self, mocks: Recorder):
         super().__init__(mocks)
         self.requests: dict[str, Any] = {}
+        self.outputs: dict[str, Any] = {}  # a component's register_outputs, by resource name
+
+    def RegisterResourceOutputs(self, request):
+        from pulumi.runtime.rpc import deserialize_properties
+
+        self.outputs[request.urn.rsplit("::", 1)[-1]] = deserialize_properties(request.outputs)
+        return super().RegisterResourceOutputs(request)
 
     def RegisterResource(self, request):
         self.requests[request.name] = request
@@ -243,6 +271,12 @@ def resolved(output: Any) -> Any:
     from pulumi.runtime.sync_await import _sync_await
 
     return _sync_await(output.future())
+
+
+def is_known(output: Any) -> bool:
+    from pulumi.runtime.sync_await import _sync_await
+
+    return bool(_sync_await(output.is_known()))
 
 
 def is_secret(output: Any) -> bool:

@@ -52,8 +52,9 @@ def _keygen(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def running_sshd(directory: Path) -> Iterator[SSHD]:
-    """Start sshd on a free loopback port; stop it (by its own pid) on exit."""
+def running_sshd(directory: Path, extra_config: tuple[str, ...] = ()) -> Iterator[SSHD]:
+    """Start sshd on a free loopback port; stop it (by its own pid) on exit. `extra_config`: more
+    sshd_config lines (e.g. a ForceCommand, as tests/support/fakehost.py uses)."""
     if not SSHD_BINARY.exists():
         pytest.fail(f"{SSHD_BINARY} is missing: install Debian's openssh-server (./novalab test installs it)")
     directory.mkdir(parents=True, exist_ok=True)
@@ -80,6 +81,7 @@ def running_sshd(directory: Path) -> Iterator[SSHD]:
                 "StrictModes no",  # the temp directory's parents are not root-only
                 "UsePAM no",
                 "LogLevel VERBOSE",
+                *extra_config,
                 "",
             ]
         )

@@ -12,8 +12,10 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -102,13 +104,91 @@ def make_state_db(port: Optional[int] = None) -> StateDB:
     directory = Path(tempfile.mkdtemp(prefix="novalab-state-test-", dir="/var/tmp"))
     directory.chmod(0o755)
     db = StateDB(directory / "state")
-    db.state("up", env={"NOVALAB_STATE_PORT": str(port or free_port())})
+    try:
+        db.state("up", env={"NOVALAB_STATE_PORT": str(port or free_port())})
+    except BaseException:
+        remove_state_db(db)
+        raise
+    return db
+
+
+def make_legacy_state_db(port: int) -> StateDB:
+    """A state database as state.sh made it before it used postgresql-common (up to commit 827fe70):
+    initdb's data directory with its configuration inside (novalab.conf included), started with
+    pg_ctl, its settings and passfile beside it. For the test that `state up` takes it in."""
+    directory = Path(tempfile.mkdtemp(prefix="novalab-state-legacy-", dir="/var/tmp"))
+    directory.chmod(0o755)
+    db = StateDB(directory / "state")
+    pg, pgdata = "/usr/lib/postgresql/15/bin", db.directory / "pgdata"
+    run, log = db.directory / "run", db.directory / "log"
+    db.directory.mkdir(mode=0o755)
+    for d in (run, log, pgdata):
+        d.mkdir(mode=0o700)
+        shutil.chown(d, "postgres")
+    (db.directory / "settings").write_text(f"port={port}\nsuperuser=postgres\n")
+    password = "legacyPassw0rd" * 2
+    (db.directory / "passfile").write_text(f"127.0.0.1:{port}:novalab_state:novalab:{password}\n")
+    (db.directory / "passfile").chmod(0o600)
+
+    def as_postgres(*argv: str, sql: Optional[str] = None) -> None:
+        subprocess.run(["runuser", "-u", "postgres", "--", *argv], input=sql, text=True, cwd="/", check=True,
+                       stdout=subprocess.DEVNULL)
+
+    try:
+        as_postgres(f"{pg}/initdb", "-D", str(pgdata), "-U", "postgres", "-E", "UTF8", "--locale=C.UTF-8",
+                    "--auth-local=peer", "--auth-host=reject", "--no-instructions")
+        files = {
+            "novalab.conf": (f"listen_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{run}'\n"
+                             "unix_socket_permissions = 0700\npassword_encryption = 'scram-sha-256'\n"),
+            "pg_hba.conf": "local all postgres peer\nhost novalab_state novalab 127.0.0.1/32 scram-sha-256\n",
+        }
+        for name, text in files.items():
+            (pgdata / name).write_text(text)
+            shutil.chown(pgdata / name, "postgres")
+        with open(pgdata / "postgresql.conf", "a") as conf:
+            conf.write("include_if_exists = 'novalab.conf'\n")
+        as_postgres(f"{pg}/pg_ctl", "-D", str(pgdata), "-l", str(log / "server.log"), "-w", "start")
+        as_postgres(f"{pg}/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", str(run), "-p", str(port), "-d", "postgres",
+                    sql=f"CREATE ROLE novalab LOGIN PASSWORD '{password}';\nCREATE DATABASE novalab_state OWNER novalab;\n")
+    except BaseException:  # nothing left behind: no server, no directory
+        subprocess.run(["runuser", "-u", "postgres", "--", f"{pg}/pg_ctl", "-D", str(pgdata), "-m", "immediate",
+                        "stop"], cwd="/", capture_output=True)
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
     return db
 
 
 def remove_state_db(db: StateDB) -> None:
     db.state("down", check=False)
     shutil.rmtree(db.directory.parent, ignore_errors=True)
+
+
+# --- processes standing in for a lock's holder ---------------------------------------------------
+
+
+def live_process_named(tmp_path: Path, name: str) -> subprocess.Popen:
+    """A process that sleeps under the command name NAME (/proc/PID/comm), for the caller to kill."""
+    (tmp_path / name).mkdir()
+    shutil.copy("/bin/sleep", tmp_path / name / name)
+    return subprocess.Popen([str(tmp_path / name / name), "300"])
+
+
+def write_lock(backend: Path, key: str, pid: int, host: Optional[str] = None) -> Path:
+    """A lock record as Pulumi writes it (compact JSON, no newline at the end) at KEY in the file
+    backend BACKEND, held by PID on HOST (this host by default), written now."""
+    path = backend / key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {"pid": pid, "username": "root", "hostname": host or socket.gethostname(),
+              "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    path.write_text(json.dumps(record, separators=(",", ":")))
+    return path
+
+
+def gone_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
 
 
 # --- the test stack --------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ The CLI starts `pulumi-language-python` and talks to it over gRPC (pulumirpc.Lan
 stubs shipped in the `pulumi` wheel). What each call does here:
 - GetRequiredPackages / GetRequiredPlugins: the resource plugins of the program's environment, read
   from the `pulumi-plugin.json` of every installed provider SDK (exact versions).
-- Run: starts the program with its virtualenv's Python (run_program.py), config in the environment.
+- Run: starts the program with its virtualenv's Python (run_program.py), the config on a pipe.
 - RunPlugin: runs a Python policy pack (analyzer) the same way, streaming its output back.
 - InstallDependencies: creates the virtualenv and installs requirements.txt (`pulumi install`).
 - GetProgramDependencies / About: what `pulumi about` shows.
@@ -71,13 +71,31 @@ def run_arguments(req: language_pb2.RunRequest, engine_address: str) -> list[str
     return args + [program_path, *req.args]
 
 
+# Where Pulumi's own host puts the stack config, decrypted secrets included. Every process the
+# program starts would inherit it, so novalab's host never sets it: the config goes over a pipe.
+CONFIG_VARIABLES = ("PULUMI_CONFIG", "PULUMI_CONFIG_SECRET_KEYS")
+
+
 def run_environment(req: language_pb2.RunRequest, env: PythonEnv, base: dict[str, str]) -> dict[str, str]:
-    """The program's environment: its virtualenv, and the stack config as the SDK reads it."""
+    """The program's environment: its virtualenv; never the stack config (config_payload)."""
     out = env.environ(base)
-    out["PULUMI_CONFIG"] = json.dumps(dict(req.config))
-    out["PULUMI_CONFIG_SECRET_KEYS"] = json.dumps(list(req.configSecretKeys))
+    for name in CONFIG_VARIABLES:
+        out.pop(name, None)
     out["PYTHONUNBUFFERED"] = "1"
     return out
+
+
+def config_payload(req: language_pb2.RunRequest) -> bytes:
+    """The stack config and its secret keys, as run_program.py reads them from --config-fd."""
+    return json.dumps({"config": dict(req.config), "secretKeys": list(req.configSecretKeys)}).encode()
+
+
+def _send(fd: int, data: bytes) -> None:
+    with os.fdopen(fd, "wb") as pipe:
+        try:
+            pipe.write(data)
+        except BrokenPipeError:  # the program died before reading: its exit code says why
+            pass
 
 
 class LanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
@@ -150,13 +168,26 @@ class LanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
             env = _env_for(request.info)
         except EnvError as e:
             return language_pb2.RunResponse(error=str(e))
-        argv = [env.python, "-u", str(python_env.RUN_SCRIPT), *run_arguments(request, self.engine_address)]
+        read_end, write_end = os.pipe()
+        argv = [env.python, "-u", str(python_env.RUN_SCRIPT), "--config-fd", str(read_end),
+                *run_arguments(request, self.engine_address)]
         # The program's stdout/stderr are ours: the CLI shows them as the program's output.
-        proc = self._start(argv, env=run_environment(request, env, dict(os.environ)), cwd=request.pwd or None)
+        try:
+            proc = self._start(argv, env=run_environment(request, env, dict(os.environ)), cwd=request.pwd or None,
+                               pass_fds=(read_end,))
+        except OSError:
+            os.close(write_end)
+            raise
+        finally:
+            os.close(read_end)
+        # Written while the program runs: a config larger than the pipe's buffer would block here.
+        sender = threading.Thread(target=_send, args=(write_end, config_payload(request)), daemon=True)
+        sender.start()
         try:
             code = proc.wait()
         finally:
             self._done(proc)
+            sender.join(timeout=5)
         if code == 0:
             return language_pb2.RunResponse()
         if code == ALREADY_REPORTED:

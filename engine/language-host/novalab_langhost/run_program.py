@@ -1,8 +1,11 @@
 """Runs one Pulumi Python program; started by the language host with the program's own Python.
 
 This file runs inside the program's virtualenv (it imports only the stdlib and the `pulumi` SDK the
-program has installed). The host passes the engine's settings as arguments and the stack config as
-PULUMI_CONFIG / PULUMI_CONFIG_SECRET_KEYS in the environment, which the SDK reads itself.
+program has installed). The host passes the engine's settings as arguments and the stack config on
+the pipe --config-fd names, never in the environment: PULUMI_CONFIG holds every decrypted secret, and
+every process the program starts would inherit it. Started without --config-fd (by hand, or by a
+host that sets PULUMI_CONFIG as Pulumi's own does), the program reads the variables and removes them
+before anything else runs.
 
 Exit codes: 0 ok; 32 the error was already reported to the engine (the host answers bail, so the
 CLI does not print a second "exited with code 1" line); anything else is a crash the host reports.
@@ -38,6 +41,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--parallel", type=int, default=0)
     ap.add_argument("--dry-run", choices=("true", "false"), default="false")
     ap.add_argument("--pwd", default=None)
+    ap.add_argument("--config-fd", type=int, default=None)
     ap.add_argument("program")
     ap.add_argument("args", nargs=argparse.REMAINDER)
     return ap.parse_args(argv)
@@ -47,6 +51,24 @@ def executor_threads(parallel: int) -> int:
     """Threads for the SDK's blocking RPCs: four per operation the engine runs at once, capped so
     that an unbounded --parallel (PULUMI_PARALLEL) does not ask for billions."""
     return min(parallel, MAX_PARALLEL) * 4
+
+
+def read_config(fd: "int | None") -> tuple[dict, list]:
+    """The stack config and its secret keys: from the host's pipe, else from the environment, which
+    then no longer holds them (the SDK's config module reads them from there)."""
+    import json
+
+    import pulumi.runtime
+
+    if fd is not None:
+        with os.fdopen(fd, "rb") as pipe:
+            payload = json.loads(pipe.read() or b"{}")
+        config, secret_keys = payload.get("config", {}), payload.get("secretKeys", [])
+    else:
+        config, secret_keys = pulumi.runtime.get_config_env(), pulumi.runtime.get_config_secret_keys_env()
+    for name in ("PULUMI_CONFIG", "PULUMI_CONFIG_SECRET_KEYS"):
+        os.environ.pop(name, None)
+    return config, secret_keys
 
 
 def report(message: str) -> None:
@@ -75,7 +97,8 @@ def main(argv: list[str]) -> int:
         )
         return 1
 
-    pulumi.runtime.set_all_config(pulumi.runtime.get_config_env(), pulumi.runtime.get_config_secret_keys_env())
+    config, secret_keys = read_config(args.config_fd)
+    pulumi.runtime.set_all_config(config, secret_keys)
     pulumi.runtime.configure(
         pulumi.runtime.Settings(
             project=args.project,

@@ -70,12 +70,12 @@ def test_run_arguments_carry_every_setting_the_sdk_needs():
     assert args[-1] == "/p/."
 
 
-def test_the_program_gets_config_and_secret_keys_in_its_environment(tmp_path):
+def test_the_program_gets_config_and_secret_keys_on_a_pipe_not_in_its_environment(tmp_path):
     env = python_env.PythonEnv(python=sys.executable, virtualenv=tmp_path / "venv")
     req = language_pb2.RunRequest(config={"novalab:a": "1", "novalab:pw": "s3"}, configSecretKeys=["novalab:pw"])
-    out = host.run_environment(req, env, {"PATH": "/usr/bin", "PYTHONPATH": "/host"})
-    assert json.loads(out["PULUMI_CONFIG"]) == {"novalab:a": "1", "novalab:pw": "s3"}
-    assert json.loads(out["PULUMI_CONFIG_SECRET_KEYS"]) == ["novalab:pw"]
+    out = host.run_environment(req, env, {"PATH": "/usr/bin", "PYTHONPATH": "/host", "PULUMI_CONFIG": "{}"})
+    assert json.loads(host.config_payload(req)) == {"config": {"novalab:a": "1", "novalab:pw": "s3"}, "secretKeys": ["novalab:pw"]}
+    assert "PULUMI_CONFIG" not in out and "PULUMI_CONFIG_SECRET_KEYS" not in out
     assert out["PATH"].startswith(str(tmp_path / "venv" / "bin"))
     assert "PYTHONPATH" not in out  # the host's own import path stays out of the program
 
@@ -282,3 +282,49 @@ def test_the_program_makes_as_many_engine_calls_at_once_as_parallel_allows(tmp_p
     assert run.returncode == 0, run.stderr
     assert len([n for n in monitor.registered if n.startswith("thing-")]) == 40
     assert monitor.most_at_once == 4 * parallel, monitor.most_at_once
+
+
+CHILD_PROBE = """
+import json, os, subprocess, sys
+import pulumi
+child = subprocess.run([sys.executable, "-c", "import os; print(os.environ.get('PULUMI_CONFIG', ''))"],
+                       capture_output=True, text=True).stdout
+with open("/proc/self/environ", "rb") as f:
+    own = f.read()
+cfg = pulumi.Config("novalab")
+result = {"child": child, "env": os.environ.get("PULUMI_CONFIG", ""), "proc": own.decode(errors="replace"),
+          "pw": cfg.get("pw"), "secret": cfg.get_secret("pw") is not None}
+open(os.path.join(os.environ["PROBE_DIR"], "probe.json"), "w").write(json.dumps(result))
+"""
+
+
+@pytest.mark.parametrize("leaked", [False, True], ids=["clean-host", "host-env-holds-config"])
+def test_no_child_of_the_program_sees_the_stack_config(tmp_path, monkeypatch, leaked):
+    """PULUMI_CONFIG holds every decrypted secret: the program gets the config over a pipe, and
+    neither its environment (nor /proc/PID/environ) nor a process it starts holds it."""
+    monitor = SlowMonitor(delay=0)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    resource_pb2_grpc.add_ResourceMonitorServicer_to_server(monitor, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    (tmp_path / "__main__.py").write_text(CHILD_PROBE)
+    monkeypatch.setenv("PROBE_DIR", str(tmp_path))
+    if leaked:  # as if the engine had put it into the host's own environment
+        monkeypatch.setenv("PULUMI_CONFIG", json.dumps({"novalab:pw": "s3cret-from-env"}))
+    options = struct_pb2.Struct()
+    options.update({"virtualenv": sys.prefix})
+    req = language_pb2.RunRequest(
+        project="p", stack="s", pwd=str(tmp_path), monitor_address=f"127.0.0.1:{port}",
+        config={"novalab:pw": "s3cret-pw"}, configSecretKeys=["novalab:pw"],
+        info=language_pb2.ProgramInfo(root_directory=str(tmp_path), program_directory=str(tmp_path),
+                                      entry_point=".", options=options),
+    )
+    try:
+        response = host.LanguageHost().Run(req, None)
+    finally:
+        server.stop(None)
+    assert response.error == "" and not response.bail
+    probe = json.loads((tmp_path / "probe.json").read_text())
+    assert probe["pw"] == "s3cret-pw" and probe["secret"]  # the program has its config, secret as secret
+    assert probe["child"].strip() == "" and probe["env"] == ""
+    assert "s3cret" not in probe["proc"] and "PULUMI_CONFIG" not in probe["proc"]

@@ -1,0 +1,1 @@
+../openstack_defaults/nova_placement.py
