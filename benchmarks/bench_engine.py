@@ -19,6 +19,7 @@ machine moves it far less than the wall clock.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import re
 import resource
@@ -94,10 +95,11 @@ def sdk_venv(version: str) -> Path:
     """A venv with requirements.txt but Pulumi SDK VERSION (cached): the program's and the mocks'."""
     if version == metadata.version("pulumi"):
         return ROOT / "venv"
-    venv = SDK_CACHE / f"pulumi-{version}"
+    pins = re.sub(r"(?m)^pulumi==.*$", f"pulumi=={version}", (ROOT / "requirements.txt").read_text())
+    # Named by its pins too: requirements.txt changes (a new dependency) make a new one.
+    venv = SDK_CACHE / f"pulumi-{version}-{hashlib.sha256(pins.encode()).hexdigest()[:12]}"
     if not (venv / ".complete").exists():
         print(f"==> a venv with pulumi {version} in {venv}", file=sys.stderr)
-        pins = re.sub(r"(?m)^pulumi==.*$", f"pulumi=={version}", (ROOT / "requirements.txt").read_text())
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
         (venv / "requirements.txt").write_text(pins)
         subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", "-r",
