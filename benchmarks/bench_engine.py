@@ -112,7 +112,8 @@ def spread(values: list[float]) -> str:
     return f"{statistics.median(values):.2f} [{min(values):.2f}-{max(values):.2f}]"
 
 
-COLUMNS = ["preview s", "SDK as is s", "checkpoints s", "mocks s", "ratio", "ratio as is", "CPU ratio"]
+COLUMNS = ["preview s", "SDK as is s", "checkpoints s", "mocks s", "ratio", "ratio as is", "CPU ratio",
+           "CPU ratio as is"]
 
 
 def measure(versions: list[str], hosts: int, servers: int, repeat: int) -> dict[str, dict[str, list[float]]]:
@@ -127,10 +128,11 @@ def measure(versions: list[str], hosts: int, servers: int, repeat: int) -> dict[
         for _ in range(repeat):
             for v, pulumi in stacks.items():
                 fast, fast_cpu = timed_preview(pulumi)
-                as_is, _ = timed_preview(pulumi, speedups=False)
+                as_is, as_is_cpu = timed_preview(pulumi, speedups=False)
                 checkpoints, _ = timed_preview(pulumi, checkpoints=True)
                 mocks, mocks_cpu = mocks_run(venvs[v] / "bin" / "python", hosts, servers)
-                values = (fast, as_is, checkpoints, mocks, fast / mocks, as_is / mocks, fast_cpu / mocks_cpu)
+                values = (fast, as_is, checkpoints, mocks, fast / mocks, as_is / mocks, fast_cpu / mocks_cpu,
+                          as_is_cpu / mocks_cpu)
                 for column, value in zip(COLUMNS, values):
                     runs[v][column].append(value)
     return runs
