@@ -230,9 +230,9 @@ def write_project(
     return directory
 
 
-def copy_novalab(directory: Path, stack_yaml: Mapping, stack: str) -> Path:
+def copy_novalab(directory: Path, stack_yaml: Mapping, stack: str, venv: Path = VENV) -> Path:
     """The novalab program itself in a scratch directory (its own Pulumi.<stack>.yaml), so tests
-    never touch the repository's stack files. The policy pack comes along."""
+    never touch the repository's stack files. The policy pack comes along. VENV runs both."""
     directory.mkdir(parents=True, exist_ok=True)
     for item in ("__main__.py", "components", "openstack_defaults", "policies"):
         src = ROOT / item
@@ -241,10 +241,10 @@ def copy_novalab(directory: Path, stack_yaml: Mapping, stack: str) -> Path:
         else:
             shutil.copy2(src, directory / item)
     project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
-    project["runtime"]["options"]["virtualenv"] = str(VENV)
+    project["runtime"]["options"]["virtualenv"] = str(venv)
     (directory / "Pulumi.yaml").write_text(yaml.safe_dump(project, sort_keys=False))
     pack = yaml.safe_load((ROOT / "policies" / "PulumiPolicy.yaml").read_text())
-    pack["runtime"]["options"]["virtualenv"] = str(VENV)
+    pack["runtime"]["options"]["virtualenv"] = str(venv)
     (directory / "policies" / "PulumiPolicy.yaml").write_text(yaml.safe_dump(pack, sort_keys=False))
     (directory / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump({"config": dict(stack_yaml)}, sort_keys=False))
     return directory

@@ -12,11 +12,15 @@ import sys
 import threading
 from concurrent import futures
 
-import grpc
-from pulumi.runtime.proto import language_pb2_grpc
+from .sdk_protos import without_the_sdk
 
-from .host import LanguageHost
-from .reparent import when_reparented
+without_the_sdk()  # before the first import of pulumi.runtime.proto
+
+import grpc  # noqa: E402
+from pulumi.runtime.proto import language_pb2_grpc  # noqa: E402
+
+from .host import LanguageHost  # noqa: E402
+from .reparent import when_reparented  # noqa: E402
 
 # The engine's messages (a whole program's config, a schema) can be large.
 MAX_MESSAGE = 400 * 1024 * 1024
@@ -29,6 +33,15 @@ def engine_address(argv: list[str]) -> str:
 
 
 def main(argv: list[str]) -> int:
+    # Handlers first: the CLI may interrupt the host as soon as it has the port.
+    stopped = threading.Event()
+
+    def stop(signum, frame):  # noqa: ARG001 - signal handler signature
+        stopped.set()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+
     host = LanguageHost(engine_address(argv))
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=16),
@@ -38,14 +51,6 @@ def main(argv: list[str]) -> int:
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     print(port, flush=True)
-
-    stopped = threading.Event()
-
-    def stop(signum, frame):  # noqa: ARG001 - signal handler signature
-        stopped.set()
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
 
     # An engine killed with SIGKILL never interrupts us: end with it.
     when_reparented(stopped.set, stop=stopped)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from email.parser import HeaderParser
 from importlib import metadata
 
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
@@ -31,11 +32,14 @@ def normalize(name: str) -> str:
 
 
 def plugin_of(dist: metadata.Distribution) -> dict | None:
-    for f in dist.files or ():
-        if f.name != "pulumi-plugin.json":
+    # RECORD read as text: `dist.files` builds an object per file of every distribution, most of
+    # this script's time (the host asks twice per preview).
+    for line in (dist.read_text("RECORD") or "").splitlines():
+        path = line.split(",", 1)[0]
+        if path.rsplit("/", 1)[-1] != "pulumi-plugin.json":
             continue
         try:
-            info = json.loads(f.read_text())
+            info = json.loads(dist.locate_file(path).read_text())
         except (OSError, ValueError):
             continue
         if not info.get("resource") or not info.get("name"):
@@ -50,15 +54,22 @@ def plugin_of(dist: metadata.Distribution) -> dict | None:
     return None
 
 
+def headers(dist: metadata.Distribution):
+    """METADATA's headers, parsed once (`dist.metadata` parses the whole file, long description
+    included, on every access)."""
+    return HeaderParser().parsestr(dist.read_text("METADATA") or dist.read_text("PKG-INFO") or "")
+
+
 def main() -> None:
     dists, plugins, seen = [], [], set()
     for dist in metadata.distributions():
-        name = dist.metadata["Name"]
+        meta = headers(dist)
+        name = meta["Name"]
         if not name or normalize(name) in seen:
             continue  # the first one on sys.path wins, as for imports
         seen.add(normalize(name))
-        requires = [r for r in (requirement_name(s) for s in dist.requires or ()) if r]
-        dists.append({"name": name, "version": dist.version, "requires": requires})
+        requires = [r for r in (requirement_name(s) for s in meta.get_all("Requires-Dist") or ()) if r]
+        dists.append({"name": name, "version": meta["Version"], "requires": requires})
         plugin = plugin_of(dist)
         if plugin:
             plugins.append(plugin)

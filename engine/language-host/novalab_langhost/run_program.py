@@ -23,6 +23,7 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 
 from reparent import when_reparented  # beside this file (sys.path[0] until the program's turn)
+from sdk_speedups import install_engine_log, settle  # beside this file too
 
 ALREADY_REPORTED = 32
 MAX_PARALLEL = 256
@@ -110,6 +111,7 @@ def main(argv: list[str]) -> int:
             root_directory=args.root_directory,
         )
     )
+    engine_log = install_engine_log()
     if args.pwd:
         os.chdir(args.pwd)
     program = os.path.abspath(args.program)
@@ -126,10 +128,13 @@ def main(argv: list[str]) -> int:
     # engine's --parallel. Four threads per parallel operation, as Pulumi's own Python host allows.
     if args.parallel > 0:
         loop.set_default_executor(ThreadPoolExecutor(max_workers=executor_threads(args.parallel)))
+
+    def run_then_settle():
+        runpy.run_path(program, run_name="__main__")
+        return settle()
+
     try:
-        loop.run_until_complete(
-            pulumi.runtime.run_in_stack(lambda: runpy.run_path(program, run_name="__main__"))
-        )
+        loop.run_until_complete(pulumi.runtime.run_in_stack(run_then_settle))
         return 0
     except pulumi.RunError as e:
         # A RunError is the program's own message for the user: no traceback. When the monitor is
@@ -141,6 +146,8 @@ def main(argv: list[str]) -> int:
         report("Program failed with an unhandled exception:\n" + traceback.format_exc())
         return ALREADY_REPORTED
     finally:
+        if engine_log is not None:
+            engine_log.flush()
         loop.close()
         sys.stdout.flush()
         sys.stderr.flush()

@@ -178,6 +178,19 @@ def test_run_plugin_streams_output_and_exit_code(running_host, tmp_path):
     assert responses[-1].WhichOneof("output") == "exitcode" and responses[-1].exitcode == 3
 
 
+def test_the_host_loads_the_language_service_without_the_whole_sdk():
+    # The CLI starts the host twice per preview: importing the SDK's __init__ files was half of
+    # each start (sdk_protos.py).
+    probe = (
+        "import json, sys; import novalab_langhost.__main__; "
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('pulumi'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], cwd=HOST_DIR, capture_output=True, text=True, check=True)
+    loaded = json.loads(out.stdout)
+    assert "pulumi.runtime.proto.language_pb2_grpc" in loaded
+    assert not [m for m in loaded if m.startswith(("pulumi.resource", "pulumi.output", "pulumi.runtime.settings"))]
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_the_host_ends_quietly_when_the_cli_interrupts_it(running_host, sig):
     proc, stub = running_host

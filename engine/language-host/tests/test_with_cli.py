@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import sys
 from pathlib import Path
 
@@ -86,3 +88,83 @@ def test_pulumi_install_creates_the_virtualenv(tmp_path):
     pulumi = Pulumi(project, tmp_path / "state")
     pulumi.run("install")
     assert (project / "venv" / "bin" / "python").exists()
+
+
+# --- the SDK speedups (sdk_speedups.py) change nothing the engine records ------------------------
+
+SPEEDUPS = "NOVALAB_SDK_SPEEDUPS"
+COMPONENTS = """
+import pulumi
+from pulumi_command import local
+
+class Step(pulumi.ComponentResource):
+    def __init__(self, name, token, after, opts=None):
+        super().__init__("test:index:Step", name, None, opts)
+        self.run = local.Command(f"{name}-run", create=f"echo {name}", stdin=token,
+                                 opts=pulumi.ResourceOptions(parent=self, depends_on=after))
+        self.said = pulumi.Output.all(self.run.stdout, token).apply(lambda v: f"{v[0]}+{len(v[1])}")
+        self.register_outputs({"said": self.said})
+
+token = pulumi.Config().require_secret("token")
+steps = []
+for i in range(6):
+    steps.append(Step(f"step-{i}", token, [s.run for s in steps[-2:]]))
+pulumi.export("said", [s.said for s in steps])
+pulumi.export("token", token)
+"""
+
+
+def recorded_state(pulumi: Pulumi) -> list[dict]:
+    """The stack's resources as the engine stored them, minus what differs on every run (times,
+    random ids, also in provider references) and the order of dependency lists; secrets decrypted."""
+    out = json.loads(pulumi.run("stack", "export", "--show-secrets").stdout)
+    rows = []
+    for r in out["deployment"]["resources"]:
+        r = {k: v for k, v in r.items() if k not in ("created", "modified", "id")}
+        if "provider" in r:
+            r["provider"] = r["provider"].rsplit("::", 1)[0]
+        r["dependencies"] = sorted(r.get("dependencies") or [])
+        r["propertyDependencies"] = {k: sorted(v) for k, v in (r.get("propertyDependencies") or {}).items()}
+        rows.append(r)
+    return sorted(rows, key=lambda r: r["urn"])
+
+
+def test_a_program_leaves_the_same_state_and_outputs_with_and_without_the_sdk_speedups(tmp_path):
+    seen = {}
+    for speedups in ("on", "off"):
+        project = write_project(tmp_path / speedups / "project", COMPONENTS, name="speedups")
+        pulumi = Pulumi(project, tmp_path / speedups / "state", env={SPEEDUPS: speedups}).init()
+        pulumi.config("token", "tok-5e77-secret", secret=True)
+        pulumi.up()
+        seen[speedups] = (recorded_state(pulumi), pulumi.outputs(), pulumi.outputs(show_secrets=True))
+    assert seen["on"] == seen["off"]
+    state, outputs, revealed = seen["on"]
+    assert len(state) == 1 + 6 * 2 + 1  # the stack, 6 components with a command each, the provider
+    assert outputs["token"] == "[secret]" and revealed["token"] == "tok-5e77-secret"
+    assert revealed["said"][5] == "step-5+15"
+
+
+def preview_steps(pulumi: Pulumi) -> list[str]:
+    """`pulumi preview --json` steps, minus the command provider's random preview ids."""
+    steps = json.loads(pulumi.preview("--json").stdout)["steps"]
+    text = json.dumps(steps, sort_keys=True)
+    text = re.sub(r"(compute-\d+-[a-z0-9-]+?)[0-9a-f]{8}\b", r"\1", text)
+    rows = []
+    for step in json.loads(text):
+        state = step.get("newState") or {}
+        state["dependencies"] = sorted(state.get("dependencies") or [])
+        state["propertyDependencies"] = {k: sorted(v) for k, v in (state.get("propertyDependencies") or {}).items()}
+        rows.append(json.dumps(step, sort_keys=True))
+    return sorted(rows)
+
+
+def test_novalabs_preview_is_the_same_with_and_without_the_sdk_speedups(tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_engine import bench_stack
+
+    pulumi = bench_stack(tmp_path, hosts=2, servers=4)
+    pulumi.extra_env[SPEEDUPS] = "on"
+    on = preview_steps(pulumi)
+    pulumi.extra_env[SPEEDUPS] = "off"
+    assert preview_steps(pulumi) == on
+    assert len(on) > 2 * 7 + 4 * 5  # every host step and every server resource, plus components
