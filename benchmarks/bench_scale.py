@@ -21,12 +21,13 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -88,12 +89,45 @@ class Up:
     load: float  # the 1-minute load average when it started
 
 
-def up(pulumi: Pulumi, fleet: Fleet, log: Path) -> Up:
+class Profiler:
+    """--profile DIR: the CLI's own CPU profile (`--profiling`, read with `go tool pprof`) and py-spy
+    on the program (py-spy on PATH), per run."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self.spies: list[subprocess.Popen] = []
+
+    def cli_args(self, name: str) -> list[str]:
+        return ["--profiling", str(self.directory / f"cli-{name}")]
+
+    def attach(self, name: str) -> Callable[[int, str], None]:
+        def on_start(pid: int, kind: str) -> None:
+            if kind == "program" and shutil.which("py-spy"):
+                self.spies.append(subprocess.Popen(
+                    ["py-spy", "record", "--pid", str(pid), "--rate", "50", "--format", "raw",
+                     "--output", str(self.directory / f"program-{name}.txt")],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        return on_start
+
+    def wait(self) -> None:
+        for spy in self.spies:
+            spy.wait(timeout=60)
+        self.spies.clear()
+
+
+def up(pulumi: Pulumi, fleet: Fleet, log: Path, profiler: Optional[Profiler] = None) -> Up:
     """`pulumi up` as ./novalab up runs it (with the policy pack), measured."""
     argv = [str(pulumi.bin / "pulumi"), "up", "-s", STACK, "--yes", "--skip-preview",
             "--policy-pack", str(pulumi.project_dir / "policies")]
+    name = f"{len(fleet.hosts)}-{log.stem}"
+    if profiler:
+        argv += profiler.cli_args(name)
     before, load = fleet.sessions(), os.getloadavg()[0]
-    measured = run_measured(argv, env=pulumi.env, cwd=pulumi.project_dir, kind=process_kind, log=log)
+    measured = run_measured(argv, env=pulumi.env, cwd=pulumi.project_dir, kind=process_kind, log=log,
+                            on_start=profiler.attach(name) if profiler else lambda pid, kind: None)
+    if profiler:
+        profiler.wait()
     if measured.returncode != 0:
         raise RuntimeError(f"pulumi up failed ({measured.returncode}); the end of its output:\n{measured.output[-4000:]}")
     summary = change_summary(Result(argv, 0, measured.output, ""))
@@ -118,23 +152,23 @@ class SizeResult:
     state_bytes: int
 
 
-def converge_twice(size: int, timings: Timings, workdir: Path) -> SizeResult:
+def converge_twice(size: int, timings: Timings, workdir: Path, profiler: Optional[Profiler] = None) -> SizeResult:
     with running_fleet(size, timings, workdir / "fleet") as fleet:
         pulumi = make_stack(fleet, workdir)
-        first = up(pulumi, fleet, workdir / "first-up.log")
+        first = up(pulumi, fleet, workdir / "first-up.log", profiler)
         gates = passed_gates(pulumi)
         if gates != size:
             raise RuntimeError(f"{gates} of {size} hosts passed the gate after the first up")
-        noop = up(pulumi, fleet, workdir / "noop-up.log")
+        noop = up(pulumi, fleet, workdir / "noop-up.log", profiler)
         changed = {k: v for k, v in noop.summary.items() if k != "unchanged"}
         if changed or noop.sessions:
             raise RuntimeError(f"the second up was no no-op: {noop.summary}, {noop.sessions} SSH sessions")
         return SizeResult(size, first, noop, checkpoint_bytes(pulumi))
 
 
-def kinds(m: Measured) -> str:
-    top = sorted(m.cpu_by_kind.items(), key=lambda kv: -kv[1])[:4]
-    return ", ".join(f"{k} {v:.1f}" for k, v in top)
+def kinds(by_kind: dict, unit: float = 1, digits: int = 1) -> str:
+    top = sorted(by_kind.items(), key=lambda kv: -kv[1])[:4]
+    return ", ".join(f"{k} {v / unit:.{digits}f}" for k, v in top)
 
 
 def print_table(results: list[SizeResult]) -> None:
@@ -152,13 +186,18 @@ def print_table(results: list[SizeResult]) -> None:
               f"{r.first.sessions} / {r.noop.sessions} | {r.first.load:.1f} / {r.noop.load:.1f} |")
     print("\nCPU s by process (sampled), first converge | no-op:")
     for r in results:
-        print(f"  {r.size:>3} hosts: {kinds(r.first.measured)} | {kinds(r.noop.measured)}")
+        print(f"  {r.size:>3} hosts: {kinds(r.first.measured.cpu_by_kind)} | {kinds(r.noop.measured.cpu_by_kind)}")
+    print("Peak RSS MB by process, first converge | no-op:")
+    for r in results:
+        print(f"  {r.size:>3} hosts: {kinds(r.first.measured.peak_rss_by_kind, MB, 0)} | "
+              f"{kinds(r.noop.measured.peak_rss_by_kind, MB, 0)}")
 
 
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("sizes", nargs="*", type=int, default=list(SIZES), help="numbers of hosts (default 1 10 30 60)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory of the last size (logs, state)")
+    parser.add_argument("--profile", type=Path, metavar="DIR", help="CPU profiles of the CLI and the program into DIR")
     args = parser.parse_args(argv)
     if any(n < 1 for n in args.sizes):
         parser.error("sizes must be at least 1")
@@ -174,7 +213,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         workdir.chmod(0o755)
         try:
             started = time.monotonic()
-            result = converge_twice(size, timings, workdir)
+            result = converge_twice(size, timings, workdir, Profiler(args.profile) if args.profile else None)
             results.append(result)
             print(f"{size} hosts: first converge {result.first.measured.wall:.1f} s, no-op {result.noop.measured.wall:.1f} s "
                   f"(whole size {time.monotonic() - started:.0f} s)", flush=True)

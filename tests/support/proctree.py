@@ -29,6 +29,7 @@ class Measured:
     cpu: float  # seconds, user + system, the whole tree (rusage)
     peak_rss: int  # bytes, the tree's summed resident set at its largest sample
     cpu_by_kind: dict[str, float] = field(default_factory=dict)  # sampled seconds per kind
+    peak_rss_by_kind: dict[str, int] = field(default_factory=dict)  # bytes, each kind's largest sample
     output: str = ""
 
 
@@ -79,13 +80,16 @@ def run_measured(
     kind: Callable[[list[str]], str] = lambda cmd: Path(cmd[0]).name if cmd else "?",
     interval: float = 0.2,
     log: Optional[Path] = None,
+    on_start: Callable[[int, str], None] = lambda pid, kind: None,
 ) -> Measured:
     """ARGV to completion, sampling its tree every INTERVAL seconds; KIND names a process by its
-    command line. Output (stdout and stderr together) goes to LOG and is returned."""
+    command line, ON_START hears of each process of the tree when first seen (a profiler attaches).
+    Output (stdout and stderr together) goes to LOG and is returned."""
     log = log or Path(os.devnull)
     cpu_seen: dict[int, tuple[str, float]] = {}
     names: dict[int, str] = {}
     peak = 0
+    peak_by_kind: dict[str, int] = defaultdict(int)
     start = time.perf_counter()
     with open(log, "w") as out:
         proc = subprocess.Popen(list(argv), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=out,
@@ -95,16 +99,19 @@ def run_measured(
                 pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
                 if pid:
                     break
-                total = 0
+                sample: dict[str, int] = defaultdict(int)
                 for p in _tree(proc.pid):
                     stat = _stat(p)
                     if stat is None:
                         continue
                     if p not in names:
                         names[p] = kind(_cmdline(p))
+                        on_start(p, names[p])
                     cpu_seen[p] = (names[p], stat[1])
-                    total += _rss(p)
-                peak = max(peak, total)
+                    sample[names[p]] += _rss(p)
+                peak = max(peak, sum(sample.values()))
+                for name, rss in sample.items():
+                    peak_by_kind[name] = max(peak_by_kind[name], rss)
                 time.sleep(interval)
         except BaseException:
             # Interrupted (Ctrl-C, SIGTERM): the command stops too (the Pulumi CLI cancels on SIGINT).
@@ -121,4 +128,5 @@ def run_measured(
     for name, seconds in cpu_seen.values():
         by_kind[name] += seconds
     text = log.read_text(errors="replace") if log != Path(os.devnull) else ""
-    return Measured(proc.returncode, wall, usage.ru_utime + usage.ru_stime, peak, dict(by_kind), text)
+    return Measured(proc.returncode, wall, usage.ru_utime + usage.ru_stime, peak, dict(by_kind),
+                    dict(peak_by_kind), text)
