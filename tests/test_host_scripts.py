@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from components.scripts import SCRIPTS_DIR, script_command, script_text
+from components.scripts import SCRIPTS_DIR, script_command, script_source, script_text, without_comments
 from support.engine import closed_port
 from support.numbers import record
 
@@ -72,6 +72,43 @@ def test_scripts_as_sent_to_hosts_are_shellcheck_clean(name):
     # What a host runs is the script with its lib/ helpers in place of the lines sourcing them.
     result = subprocess.run(["shellcheck", "-"], input=script_text(name), capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
+
+
+def bash_parse(text: str) -> str:
+    """Bash's own rendering of TEXT as a function body: what it runs, with no comment or layout."""
+    result = subprocess.run(["bash", "-c", 'eval "novalab_script() {\n$1\n}" && declare -f novalab_script', "_", text],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_a_script_travels_without_its_comments_and_runs_the_same(name):
+    sent, source = script_text(name), script_source(name)
+    assert bash_parse(sent) == bash_parse(source)
+    lines = sent.splitlines()
+    assert lines[0] == "#!/usr/bin/env bash"
+    assert [line for line in lines[1:] if line.strip().startswith("#") and "# shellcheck " not in line] == []
+    assert len(sent) < 0.8 * len(source)
+
+
+def test_comment_stripping_leaves_heredocs_and_comments_after_code_alone():
+    text = textwrap.dedent("""\
+        #!/usr/bin/env bash
+        # why
+        cat <<'EOF'
+        # data, not a comment
+
+        EOF
+        python3 - <<-PY
+        \t# also data
+        \tPY
+        echo done  # stays
+        # shellcheck disable=SC2016
+          # gone
+        x=$(cat <<<"# a here-string")
+        """)
+    assert without_comments(text) == text.replace("# why\n", "").replace("  # gone\n", "")
 
 
 def test_a_script_as_sent_carries_its_helpers(bindir, tmp_path):
