@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from components.scripts import SCRIPTS_DIR, script_command, script_text
+from components.scripts import SCRIPTS_DIR, script_command, script_source, script_text, without_comments
 from support.engine import closed_port
 from support.numbers import record
 
@@ -72,6 +72,43 @@ def test_scripts_as_sent_to_hosts_are_shellcheck_clean(name):
     # What a host runs is the script with its lib/ helpers in place of the lines sourcing them.
     result = subprocess.run(["shellcheck", "-"], input=script_text(name), capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
+
+
+def bash_parse(text: str) -> str:
+    """Bash's own rendering of TEXT as a function body: what it runs, with no comment or layout."""
+    result = subprocess.run(["bash", "-c", 'eval "novalab_script() {\n$1\n}" && declare -f novalab_script', "_", text],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_a_script_travels_without_its_comments_and_runs_the_same(name):
+    sent, source = script_text(name), script_source(name)
+    assert bash_parse(sent) == bash_parse(source)
+    lines = sent.splitlines()
+    assert lines[0] == "#!/usr/bin/env bash"
+    assert [line for line in lines[1:] if line.strip().startswith("#") and "# shellcheck " not in line] == []
+    assert len(sent) < 0.8 * len(source)
+
+
+def test_comment_stripping_leaves_heredocs_and_comments_after_code_alone():
+    text = textwrap.dedent("""\
+        #!/usr/bin/env bash
+        # why
+        cat <<'EOF'
+        # data, not a comment
+
+        EOF
+        python3 - <<-PY
+        \t# also data
+        \tPY
+        echo done  # stays
+        # shellcheck disable=SC2016
+          # gone
+        x=$(cat <<<"# a here-string")
+        """)
+    assert without_comments(text) == text.replace("# why\n", "").replace("  # gone\n", "")
 
 
 def test_a_script_as_sent_carries_its_helpers(bindir, tmp_path):
@@ -619,6 +656,53 @@ def test_gates_running_at_once_map_their_hosts_one_at_a_time(bindir, tmp_path):
         outs = [g.communicate(timeout=60) for g in gates]
     assert [g.returncode for g in gates] == [0, 0, 0, 0], [o[1] for o in outs]
     assert not overlaps.exists()
+
+
+def test_gates_of_hosts_up_at_once_share_one_discover(bindir, tmp_path):
+    # A discover maps every host that is up when it starts. Eight gates whose hosts come up together
+    # (the stub answers `up` only once every gate asked) queue for the one discover at a time; each
+    # running its own made the last gate wait 8 discovers (at 60 hosts, minutes: past the lock's wait).
+    gates_n = 8
+    asked, discovers = tmp_path / "asked", tmp_path / "discovers"
+    asked.mkdir()
+    stub(bindir, "openstack", f"""\
+        case "$*" in
+          "compute service list --service nova-compute --host"*)
+            touch {asked}/"$7"
+            if [ "$(ls {asked} | wc -l)" -ge {gates_n} ]; then echo "up $(date -u +%FT%T)"; else echo "down"; fi ;;
+        esac
+        """)
+    stub(bindir, "nova-manage", f"""\
+        case "$*" in
+          "cell_v2 discover_hosts --by-service") echo discover >> {discovers}; sleep 1.5; touch {tmp_path}/mapped ;;
+          "cell_v2 list_hosts") [ -e {tmp_path}/mapped ] && for i in $(seq {gates_n}); do echo "| cell1 | 1 | compute-$i |"; done ;;
+        esac
+        exit 0
+        """)
+    stub_no_nova_user(bindir)
+    env = dict(os.environ, **path_with(bindir), NOVALAB_GATE_POLL_SECONDS="0.1", NOVALAB_LOCK_DIR=str(tmp_path))
+    clouds = tmp_path / "clouds.yaml"
+    clouds.write_text(CLOUDS)
+    gates = []
+    for i in range(1, gates_n + 1):
+        with clouds.open() as stdin:
+            gates.append(subprocess.Popen(["bash", str(SCRIPTS_DIR / "gate_compute_host.sh"), f"compute-{i}", "60"],
+                                          stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
+    outs = [g.communicate(timeout=120) for g in gates]
+    assert [g.returncode for g in gates] == [0] * gates_n, [o[1] for o in outs]
+    # One, and at most one more for a gate that saw its host up only after the first had started.
+    assert 1 <= len(discovers.read_text().splitlines()) <= 2
+
+
+def test_gate_runs_its_own_discover_when_its_host_came_up_after_the_last_one(bindir, tmp_path):
+    # The discover of an earlier gate (here: an earlier run) never stands in for a host it could not see.
+    log = gate_stubs(bindir, tmp_path, up_after=0)
+    env = dict(path_with(bindir), NOVALAB_GATE_POLL_SECONDS="0", NOVALAB_LOCK_DIR=str(tmp_path))
+    for _ in range(2):
+        (tmp_path / "mapped").unlink(missing_ok=True)
+        result = run("gate_compute_host.sh", "compute-1", "30", stdin=CLOUDS, env=env)
+        assert result.returncode == 0, result.stderr
+    assert log.read_text().count("nova-manage cell_v2 discover_hosts") == 2
 
 
 def test_gate_retries_a_failed_discover_and_shows_it_on_timeout(bindir, tmp_path):

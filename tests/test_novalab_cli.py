@@ -34,3 +34,18 @@ def test_the_lab_stacks_config_file_is_added_where_pulumi_takes_one(tmp_path):
     assert lab_config_args("stack", "output", "-s", "lab", state=str(tmp_path)) == []  # takes no config file
     assert lab_config_args("up", "-s", "mycloud", state=str(tmp_path)) == []
     assert lab_config_args("up", "-s", "lab", state=str(tmp_path / "nowhere")) == []  # no lab config yet
+
+
+def engine_parallel(**env: str) -> str:
+    """PULUMI_PARALLEL after the script's engine_defaults (with a backend and passphrase given, so it
+    touches nothing)."""
+    script = f'source <(sed -n "/^engine_defaults() {{/,/^}}/p" {ROOT / "novalab"}); engine_defaults; echo "$PULUMI_PARALLEL"'
+    base = {k: v for k, v in os.environ.items() if k != "PULUMI_PARALLEL"}
+    base.update(PULUMI_BACKEND_URL="file:///nonexistent", PULUMI_CONFIG_PASSPHRASE="x", **env)
+    return subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True, env=base).stdout.strip()
+
+
+def test_the_engine_runs_every_hosts_steps_at_once_unless_told_otherwise():
+    # The CLI's own default (4 x cores) ran the steps of two hosts at a time on 2 cores.
+    assert int(engine_parallel()) >= 128
+    assert engine_parallel(PULUMI_PARALLEL="4") == "4"

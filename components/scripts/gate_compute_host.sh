@@ -36,10 +36,27 @@ set_deadline "$timeout"
 read_clouds_yaml
 
 # nova-manage must not map hosts in parallel ("Duplicate host mapping", exit 2), yet the gates of
-# one batch run at once: one discover at a time on this controller, and a failed one is retried at
-# the next poll (its output is shown if the gate times out).
-discover_hosts() {
-  with_lock novalab-discover-hosts 120 nova_manage cell_v2 discover_hosts --by-service >"$workdir/discover.out" 2>&1
+# one batch run at once: one discover at a time on this controller. A discover maps every host that
+# is up when it starts, so a gate leaves it to one that started after its host was up: the gates
+# count the discovers started here, and a gate that finds the count moved once it holds the lock
+# runs none (one each kept N gates in line for N discovers). A failed discover is retried at the
+# next poll (its output is shown if the gate times out).
+discovers=$lock_dir/novalab-discover-hosts.started
+discovers_started() { cat "$discovers" 2>/dev/null || echo 0; }
+discover_unless_started_since() {  # COUNT (under the lock)
+  local now
+  now=$(discovers_started)
+  if [ "$now" != "$1" ]; then
+    echo "a discover started after $host was up"
+    return 0
+  fi
+  echo $((now + 1)) > "$discovers"
+  nova_manage cell_v2 discover_hosts --by-service
+}
+discover_hosts() {  # called once the host is up
+  local seen
+  seen=$(discovers_started)
+  with_lock novalab-discover-hosts 120 discover_unless_started_since "$seen" >"$workdir/discover.out" 2>&1
 }
 
 # The hypervisor (= resource provider) at $address whose service host is $host has inventory.
