@@ -260,7 +260,8 @@ def _start(machine: Machine, listen: tuple[str, ...] = ()) -> subprocess.Popen:
     with open(machine.directory / "init.log", "w") as log:
         return subprocess.Popen(
             ["ip", "netns", "exec", machine.netns, "unshare", "--mount", "--uts", "--pid", "--fork", "--kill-child",
-             "--mount-proc", str(STANDINS / "namespace_init.sh"), str(machine.directory), machine.name, *listen],
+             "--mount-proc", str(machine.directory.parent / "standins" / "namespace_init.sh"), str(machine.directory),
+             machine.name, *listen],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
         )
 
@@ -294,6 +295,11 @@ def running_fleet(size: int, timings: Timings, directory: Path) -> Iterator[Flee
     hosts = [Machine(f"{PREFIX}-{i}", f"{PREFIX}-{i}", host_address(i), directory / f"{PREFIX}-{i}")
              for i in range(1, size + 1)]
     fleet = Fleet(controller, hosts, client.read_text(), timings, directory)
+    # Each machine mounts a private /tmp: stand-ins in a checkout under /tmp would vanish from its
+    # sessions' PATH ("controller has no nova-manage", seen from a fresh clone in /tmp), so they run
+    # from a copy in the work directory.
+    standins = directory / "standins"
+    shutil.copytree(STANDINS, standins, dirs_exist_ok=True)
     try:
         _run("ip", "link", "add", BRIDGE, "type", "bridge")
         _run("ip", "addr", "add", f"{GATEWAY}/{NETWORK.prefixlen}", "dev", BRIDGE)
@@ -312,7 +318,7 @@ def running_fleet(size: int, timings: Timings, directory: Path) -> Iterator[Flee
             m.host_key = " ".join((m.directory / "host_key.pub").read_text().split()[:2])
             role = "controller" if m is controller else "host"
             env = {"NLBENCH_STATE": str(m.state), "NLBENCH_FLEET": str(fleet_file), **timings.env()}
-            (m.directory / "sshd_config").write_text(_sshd_config(m, STANDINS / role, authorized, env))
+            (m.directory / "sshd_config").write_text(_sshd_config(m, standins / role, authorized, env))
         _add_namespace(controller)
         for h in hosts:
             _add_namespace(h)
