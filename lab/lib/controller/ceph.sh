@@ -101,14 +101,16 @@ ceph_up() {
   fi
   if ! pid_alive "$LAB_RUN/ceph-osd.pid"; then
     local attempt
-    for attempt in 1 2 3; do
+    for attempt in 1 2 3 4 5; do
       osd_start_empty
       within 60 osd_up_or_dead && osd_up && break
       # Seen: an OSD started a moment after its monitor restarted sent its first command with a
-      # zero fsid ("wrong fsid"), failed its init and exited. The next start gets past it.
-      [ "$attempt" -lt 3 ] || break
+      # zero fsid ("wrong fsid"), failed its init and exited. A later start gets past it; three
+      # starts within a few seconds once all failed, so each waits longer for the monitor to settle.
+      [ "$attempt" -lt 5 ] || break
       info "ceph: osd.0 did not come up (attempt $attempt, see $LAB_LOGS/ceph-osd.0.log): starting it afresh"
       stop_pidfile "$LAB_RUN/ceph-osd.pid"
+      sleep $((attempt * 5))
     done
     fresh_osd=yes
   fi
