@@ -542,6 +542,41 @@ def test_one_nova_conf_value_restarts_only_nova_compute_on_that_host(lab, first)
     assert on_host(c1, "cat /var/lib/nova/compute_id 2>/dev/null || echo none").strip() == compute_id
 
 
+# --- 6b: a Linux bridge stack against 2025.1 is refused before a host is touched ---------------------
+
+
+def test_a_linuxbridge_stack_on_2025_1_is_refused_before_any_host_file_changes(lab, first):
+    if lab_backend().name == "linuxbridge":
+        pytest.skip("the lab runs zed with the Linux bridge: nothing to refuse")
+    files = "cat /etc/nova/nova.conf /etc/neutron/neutron.conf | sha256sum"
+    before = {h: on_host(host_address(h), files) for h in ("compute-1", "compute-2")}
+    pids = service_pids()
+    saved = yaml.safe_load(lab.config_file.read_text())
+
+    def to_linuxbridge(cfg):
+        cfg["novalab:network"]["backend"] = "linuxbridge"
+        for host in cfg["novalab:computeHosts"]:
+            host.pop("tunnelAddress", None)  # the Linux bridge agent tunnels from the host's address
+
+    lab.edit(to_linuxbridge)
+    sessions = ssh_sessions()
+    try:
+        result = lab.up(check=False, label="linuxbridge on 2025.1")
+    finally:
+        lab.config_file.write_text(yaml.safe_dump(saved, sort_keys=False))
+    assert result.returncode != 0
+    assert "network.backend linuxbridge: neutron 26 (OpenStack 2025.1) removed the Linux bridge agent" in result.output
+    assert re.search(r"compute-1-controller\s+\*\*updating failed\*\*", result.stdout), result.stdout[-3000:]
+    opened = delta(sessions, ssh_sessions())
+    assert opened.get("compute-1", 0) == 0 and opened.get("compute-2", 0) == 0, opened  # no host was logged into
+    assert {h: on_host(host_address(h), files) for h in before} == before
+    assert service_pids() == pids
+    sessions = ssh_sessions()
+    lab.up(label="back to the lab's backend")  # converges again, and still touches no host
+    opened = delta(sessions, ssh_sessions())
+    assert opened.get("compute-1", 0) == 0 and opened.get("compute-2", 0) == 0, opened
+
+
 # --- 7: the policy pack stops a 64 GB flavor in preview ---------------------------------------------
 
 
@@ -641,8 +676,9 @@ def test_removing_it_without_servers_takes_it_out_of_nova_and_stops_its_services
     assert "compute-3" not in openstack("resource", "provider", "list", "-f", "value", "-c", "name").split()
     # [n]: the pattern does not match the shell that runs pgrep (its own command line holds it).
     daemons = (*host_services(), *(("ovn-controller",) if lab_backend().name == "ovn" else ()))
-    running = on_host(address, "; ".join(f"pgrep -f '[{s[0]}]{s[1:]}' >/dev/null && echo {s}" for s in daemons) + "; true")
-    assert running.strip() == ""
+    # Each found daemon is echoed by its index: its name on the command line would match its own pattern.
+    found = on_host(address, "; ".join(f"pgrep -f '[{s[0]}]{s[1:]}' >/dev/null && echo {i}" for i, s in enumerate(daemons)) + "; true")
+    assert [daemons[int(i)] for i in found.split()] == []
     assert on_host(address, "dpkg-query -W -f='${db:Status-Status}' nova-compute-qemu") == "installed"  # packages stay
 
 
