@@ -20,7 +20,6 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Callable, Iterable
 
 import pytest
@@ -28,11 +27,11 @@ import yaml
 
 from components.compute_host import CONTROLLER_STEPS
 from components.host_files import host_packages
-from components.network import backend_of
+from components.network import BACKENDS, DEFAULT
 from components.steps import host_steps
 from support import numbers
 from support.engine import ROOT, Pulumi, Result, diagnostics
-from support.lab import LAB, LAB_DIR, LAB_MARKS, OUTSIDE_NS, command_lines, lab_stack, openstack, openstack_run, sh
+from support.lab import LAB, LAB_DIR, LAB_MARKS, command_lines, lab_stack, openstack, openstack_run, pings, sh
 
 pytestmark = [*LAB_MARKS, pytest.mark.engine]
 
@@ -49,7 +48,7 @@ PULUMI_MACHINE = lab_setting("HOST_IP")  # where Pulumi runs, as the lab's hosts
 
 def lab_backend():
     """The network backend of the lab's stack (lab/lab up writes the running cloud's)."""
-    return backend_of(SimpleNamespace(**{"backend": lab_stack().get("novalab:network", {}).get("backend")}))
+    return BACKENDS[lab_stack().get("novalab:network", {}).get("backend", DEFAULT)]
 
 
 # The services novalab runs on a lab compute host: nova-compute and the backend's agents.
@@ -242,11 +241,6 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
     while not predicate():
         assert time.monotonic() < deadline, f"{what} not within {timeout:.0f}s"
         time.sleep(2)
-
-
-def pings(address: str) -> bool:
-    return subprocess.run(["ip", "netns", "exec", OUTSIDE_NS, "ping", "-c", "1", "-W", "2", address],
-                          capture_output=True).returncode == 0
 
 
 def planned_or_done(result: Result) -> str:
@@ -551,7 +545,7 @@ def test_a_linuxbridge_stack_on_2025_1_is_refused_before_any_host_file_changes(l
     files = "cat /etc/nova/nova.conf /etc/neutron/neutron.conf | sha256sum"
     before = {h: on_host(host_address(h), files) for h in ("compute-1", "compute-2")}
     pids = service_pids()
-    saved = yaml.safe_load(lab.config_file.read_text())
+    saved = lab.config_file.read_text()
 
     def to_linuxbridge(cfg):
         cfg["novalab:network"]["backend"] = "linuxbridge"
@@ -563,7 +557,7 @@ def test_a_linuxbridge_stack_on_2025_1_is_refused_before_any_host_file_changes(l
     try:
         result = lab.up(check=False, label="linuxbridge on 2025.1")
     finally:
-        lab.config_file.write_text(yaml.safe_dump(saved, sort_keys=False))
+        lab.config_file.write_text(saved)
     assert result.returncode != 0
     assert "network.backend linuxbridge: neutron 26 (OpenStack 2025.1) removed the Linux bridge agent" in result.output
     assert re.search(r"compute-1-controller\s+\*\*updating failed\*\*", result.stdout), result.stdout[-3000:]

@@ -21,17 +21,12 @@ import pytest
 
 from support import numbers
 from support.engine import ROOT, Pulumi
-from support.lab import LAB, LAB_DIR, LAB_MARKS, OUTSIDE_NS, lab_cloud, lab_stack, openstack, sh
+from support.lab import LAB, LAB_DIR, LAB_MARKS, lab_cloud, lab_stack, openstack, pings, sh
 
 pytestmark = [*LAB_MARKS, pytest.mark.engine, pytest.mark.lab_clouds]
 
 PASSPHRASE = "novalab-other-clouds-passphrase"
 CLOUDS = [("zed", "linuxbridge"), ("epoxy", "openvswitch")]
-
-
-def pings(address: str) -> bool:
-    return subprocess.run(["ip", "netns", "exec", OUTSIDE_NS, "ping", "-c", "1", "-W", "2", address],
-                          capture_output=True).returncode == 0
 
 
 def agents_on(host: str) -> dict[str, bool]:
@@ -61,7 +56,8 @@ def test_one_host_a_reachable_server_and_destroy(release, network):
 
     outputs = pulumi.outputs()
     assert "compute host compute-1 is up and mapped to its cell" in outputs["computeHosts"]["compute-1"]["gate"]
-    assert agents_on("compute-1") and all(agents_on("compute-1").values()), agents_on("compute-1")
+    agents = agents_on("compute-1")
+    assert agents and all(agents.values()), agents
     server = json.loads(openstack("server", "show", "server-1", "-f", "json"))
     assert server["status"] == "ACTIVE" and server["OS-EXT-SRV-ATTR:host"] == "compute-1"
     floating = outputs["servers"]["server-1"]["floatingIp"]

@@ -107,6 +107,12 @@ def openstack(*args: str) -> str:
     return openstack_run(*args, check=True).stdout
 
 
+def pings(address: str) -> bool:
+    """One ping from the lab's "outside" namespace (where a user of the cloud stands) is answered."""
+    return subprocess.run(["ip", "netns", "exec", OUTSIDE_NS, "ping", "-c", "1", "-W", "2", address],
+                          capture_output=True).returncode == 0
+
+
 def lab_stack() -> dict[str, Any]:
     """The lab stack's config as `lab/lab up` last wrote it beside the lab (Pulumi.lab.yaml with this
     lab's hosts, addresses and host keys; no secrets)."""
