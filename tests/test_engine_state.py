@@ -110,6 +110,12 @@ def end_processes(pids: list[int]) -> None:
             pass
 
 
+def settle_in_flight(stack: Stack, step: str) -> None:
+    """A killed CLI does not stop the command it had started on the host: wait until that command
+    has written its end, so that the log a later assertion reads is final."""
+    wait_for(lambda: stack.count("done", step) == 1, 60, f"the {step} in flight to end on the host")
+
+
 def assert_converged(stack: Stack, steps: int) -> None:
     """Every step in state exactly once, nothing pending, and one more `up` does nothing."""
     names = stack.step_names()
@@ -383,8 +389,7 @@ def test_sigkill_mid_up_stale_lock_then_documented_recovery_converges(tmp_path, 
     try:
         wait_for(lambda: stack.count("start", "step-1") == 1, 120, "step-1 to start")
         orphans = sigkill_cli(run)
-        # Let the command in flight settle on the host before counting what ran.
-        time.sleep(3)
+        settle_in_flight(stack, "step-1")
     finally:
         kill_group(run)
         end_processes(orphans)
@@ -424,6 +429,7 @@ def test_a_stale_lock_on_the_file_backend_is_reported_and_cleared_the_same_way(t
     try:
         wait_for(lambda: stack.count("start", "step-0") == 1, 120, "step-0 to start")
         orphans = sigkill_cli(run)
+        settle_in_flight(stack, "step-0")
     finally:
         kill_group(run)
         end_processes(orphans)
