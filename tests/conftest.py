@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
+import tempfile
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -24,3 +28,20 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("numbers")
         for key, value in numbers.MEASURED.items():
             terminalreporter.write_line(f"{key}: {value}")
+
+
+@pytest.fixture
+def fleet_workdir():
+    """A work directory for a fleet (tests/support/fleet.py), removed after the test; the test is
+    skipped, with the reason, where the fleet cannot run. Not in /tmp: each machine has its own;
+    traversable: the controller runs nova-manage as nova."""
+    from support.fleet import check_machine
+
+    try:
+        check_machine()
+    except RuntimeError as e:
+        pytest.skip(str(e))
+    path = Path(tempfile.mkdtemp(prefix="nlbench-test-", dir="/var/tmp"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

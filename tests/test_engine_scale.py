@@ -7,18 +7,16 @@ and nothing of the fleet outlives the run. Times are printed, never asserted.
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
 from support.engine import ROOT
-from support.fleet import BRIDGE, PREFIX, Timings, check_machine, running_fleet
+from support.fleet import BRIDGE, PREFIX, QUICK, running_fleet
 from support.numbers import record
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -26,20 +24,8 @@ import bench_scale  # noqa: E402
 
 pytestmark = pytest.mark.engine
 
-QUICK = Timings(apt_update=0.1, apt_install=0.2, apt_cache=0.1, dpkg_query=0.01, service=0.1, virsh=0.05,
-                openstack=0.1, nova_manage=0.1)
 
 
-@pytest.fixture
-def workdir():
-    try:
-        check_machine()
-    except RuntimeError as e:
-        pytest.skip(str(e))
-    path = Path(tempfile.mkdtemp(prefix="nlbench-test-", dir="/var/tmp"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def ours() -> list[str]:
@@ -55,10 +41,10 @@ def bridge_ports(netns: str) -> list[str]:
     return [link["ifname"] for link in json.loads(out.stdout or "[]")]
 
 
-def test_two_hosts_converge_with_the_real_scripts_then_a_second_up_does_nothing(workdir):
-    with running_fleet(2, QUICK, workdir / "fleet") as fleet:
-        pulumi = bench_scale.make_stack(fleet, workdir)
-        first = bench_scale.up(pulumi, fleet, workdir / "first.log")
+def test_two_hosts_converge_with_the_real_scripts_then_a_second_up_does_nothing(fleet_workdir):
+    with running_fleet(2, QUICK, fleet_workdir / "fleet") as fleet:
+        pulumi = bench_scale.make_stack(fleet, fleet_workdir)
+        first = bench_scale.up(pulumi, fleet, fleet_workdir / "first.log")
         record("scale harness, 2 hosts: first up, seconds", first.measured.wall)
         assert bench_scale.passed_gates(pulumi) == 2
         assert first.sessions == 2 * 7  # the controller's two steps and five on the host, per host
@@ -74,7 +60,7 @@ def test_two_hosts_converge_with_the_real_scripts_then_a_second_up_does_nothing(
         assert not Path("/etc/nova/nova.conf").exists() or "nlbench" not in Path("/etc/nova/nova.conf").read_text()
 
         calls_before = [len(m.calls()) for m in fleet.machines]
-        second = bench_scale.up(pulumi, fleet, workdir / "second.log")
+        second = bench_scale.up(pulumi, fleet, fleet_workdir / "second.log")
         record("scale harness, 2 hosts: no-op up, seconds", second.measured.wall)
         assert second.sessions == 0
         assert set(second.summary) == {"unchanged"}, second.summary
@@ -83,9 +69,9 @@ def test_two_hosts_converge_with_the_real_scripts_then_a_second_up_does_nothing(
     assert not subprocess.run(["ip", "link", "show", BRIDGE], capture_output=True).returncode == 0
 
 
-def test_the_fleet_is_removed_when_the_run_fails_inside_it(workdir):
+def test_the_fleet_is_removed_when_the_run_fails_inside_it(fleet_workdir):
     with pytest.raises(RuntimeError, match="a step failed"):
-        with running_fleet(1, QUICK, workdir / "fleet") as fleet:
+        with running_fleet(1, QUICK, fleet_workdir / "fleet") as fleet:
             assert ours() != [] and fleet.hosts[0].process.poll() is None
             raise RuntimeError("a step failed")
     assert ours() == []
@@ -93,7 +79,7 @@ def test_the_fleet_is_removed_when_the_run_fails_inside_it(workdir):
 
 
 @pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
-def test_an_interrupted_benchmark_removes_its_fleet_and_work_directory(workdir, signal_name):
+def test_an_interrupted_benchmark_removes_its_fleet_and_work_directory(fleet_workdir, signal_name):
     before = set(Path("/var/tmp").glob("nlbench-*"))
     bench = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "bench_scale.py"), "1"],
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

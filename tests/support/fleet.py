@@ -67,6 +67,11 @@ class Timings:
         return ", ".join(f"{k.replace('_', '-')} {v:g} s" for k, v in asdict(self).items())
 
 
+# What the tests run the fleet with: the same calls, a tenth of the time.
+QUICK = Timings(apt_update=0.1, apt_install=0.2, apt_cache=0.1, dpkg_query=0.01, service=0.1, virsh=0.05,
+                openstack=0.1, nova_manage=0.1)
+
+
 def host_address(index: int) -> str:
     """The i-th host's (1-based) address: 10.99.1.1 ... 10.99.1.250, then 10.99.2.1 ..."""
     if not 1 <= index <= MAX_HOSTS:
@@ -226,6 +231,8 @@ def _sshd_config(machine: Machine, bin_dir: Path, authorized: Path, env: dict[st
         # The harness's, not novalab's: every host's steps connect to the one controller at once.
         "MaxStartups 10000",
         "MaxSessions 1000",
+        # As on any Debian host: Ansible copies its files over SFTP (scp and a pipe only after that failed).
+        "Subsystem sftp internal-sftp",
         f"SetEnv {setenv}",
         "",
     ])

@@ -1,0 +1,166 @@
+"""The Ansible peer of the benchmark (benchmarks/ansible/, its inventory from benchmarks/ansible_peer.py)
+does novalab's work and nothing else, so `./novalab benchmark --peers` compares equal work: the same
+scripts with the same arguments, the same files on the host, restarts only of what changed, and the
+stack's secrets only where novalab puts them.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+import yaml
+
+from components.compute_host import packages_command
+from components.scripts import SCRIPTS_DIR
+from support.engine import ROOT
+from support.fleet import QUICK, running_fleet
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import ansible_peer  # noqa: E402
+import bench_peers  # noqa: E402
+
+LAB_STACK = yaml.safe_load((ROOT / "Pulumi.lab.yaml").read_text())["config"]
+HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKQod6aDgeLTQYvQrVasKxRNiHjRmUW34HIG4+GhUbhI"
+SECRETS = {
+    "novalab:rabbitPassword": "rabbit-s3cret",
+    "novalab:novaServicePassword": "nova-{{ lookup('pipe', 'id') }}",
+    "novalab:metadataProxySharedSecret": "metadata-s3cret",
+    "novalab:sshPrivateKey": "not a key, never read here",
+}
+
+
+def lab_stack(**changes) -> dict:
+    """The lab's stack config with every host pinned (the peer connects only to pinned hosts)."""
+    raw = yaml.safe_load(yaml.safe_dump(LAB_STACK))
+    raw["novalab:controller"]["hostKey"] = HOST_KEY
+    for host in raw["novalab:computeHosts"]:
+        host["hostKey"] = HOST_KEY
+    raw.update(changes)
+    return raw
+
+
+@pytest.fixture
+def inventory(tmp_path):
+    path = ansible_peer.write_inventory(lab_stack(), SECRETS, tmp_path / "inventory")
+    return path, ansible_peer.read_inventory(path)
+
+
+def compute_host(inv: dict, name: str = "compute-1") -> dict:
+    return inv["all"]["children"]["compute"]["hosts"][name]
+
+
+def test_the_peer_runs_novalab_s_own_scripts_with_novalab_s_arguments(inventory):
+    _, inv = inventory
+    host = compute_host(inv)
+    runs = host["novalab_steps"]["packages"]
+    # The same command line novalab's packages step runs, rebuilt from what the peer runs.
+    from components.scripts import script_command
+    novalab = packages_command(bench_peers_args(), "10.77.0.21")
+    assert " && ".join(script_command(r["script"], *r["args"]) for r in runs) == novalab
+    scripts = inv["all"]["vars"]["novalab_scripts"]
+    assert all((SCRIPTS_DIR / name).is_file() for name in scripts)
+    assert "write_files.sh" not in scripts  # the peer writes the files with its templates
+    gate = host["novalab_steps"]["gate"][0]
+    assert gate["script"] == "gate_compute_host.sh" and "--after" not in gate["args"]
+    assert host["novalab_network_steps"] == ["bridge"] and host["novalab_steps"]["bridge"][0]["script"] == "configure_ovs.sh"
+
+
+def bench_peers_args():
+    """The ComputeHostArgs novalab's program makes for the lab's compute-1 (its packages step needs
+    no secret)."""
+    from components.compute_host import ComputeHostArgs, SshAccess
+    from components.config.stack import parse_stack_config
+    cfg = parse_stack_config({**lab_stack(), **SECRETS}, SECRETS)
+    host = cfg.compute_hosts[0]
+    return ComputeHostArgs(
+        host_name=host.name, address=host.address, bridge_interface=host.bridge_interface, virt_type=host.virt_type,
+        controller_address=cfg.controller.address, services=cfg.services, network=cfg.network,
+        ssh=SshAccess("root", 22, ""), rabbit_password="", nova_password="",
+    )
+
+
+def test_text_jinja_would_read_stays_text_and_numbers_stay_strings(inventory):
+    path, inv = inventory
+    # A value Jinja would read (the nova password holds a Jinja expression, the scripts hold `${#`)
+    # is marked !unsafe: Ansible never evaluates it.
+    nodes = scalars(yaml.compose(path.read_text(), Loader=yaml.SafeLoader))
+    jinja = [n for n in nodes if "{" in n.value]
+    assert any("nova-{{ lookup('pipe', 'id') }}" == n.value for n in jinja)
+    assert jinja and all(n.tag == "!unsafe" for n in jinja), [n.value[:40] for n in jinja if n.tag != "!unsafe"]
+    nova_conf = next(f for f in compute_host(inv)["novalab_files"] if f["path"] == "/etc/nova/nova.conf")
+    assert ("password", "nova-{{ lookup('pipe', 'id') }}") in map(tuple, nova_conf["sections"][2]["options"])
+    # Every argument is text as novalab passes it (a microversion like 2.100 must not become 2.1).
+    args = [a for runs in compute_host(inv)["novalab_steps"].values() for r in runs for a in r["args"]]
+    assert all(isinstance(a, str) for a in args), args
+
+
+def scalars(node) -> list:
+    if isinstance(node, yaml.ScalarNode):
+        return [node]
+    if isinstance(node, yaml.MappingNode):
+        return [s for _, v in node.value for s in scalars(v)]
+    return [s for v in node.value for s in scalars(v)]
+
+
+def test_the_inventory_and_key_are_private_to_root(inventory, tmp_path):
+    path, _ = inventory
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert (path.parent / "ssh_key").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_stack_the_peer_cannot_model_is_refused_naming_the_key(tmp_path):
+    with pytest.raises(ansible_peer.PeerUnsupported, match="network.backend: openvswitch"):
+        ansible_peer.write_inventory(lab_stack(**{"novalab:network": {"backend": "openvswitch", "physnet": "physnet1"}}),
+                                     SECRETS, tmp_path)
+    unpinned = lab_stack()
+    del unpinned["novalab:computeHosts"][1]["hostKey"]
+    with pytest.raises(ansible_peer.PeerUnsupported, match="10.77.0.22 has no hostKey"):
+        ansible_peer.write_inventory(unpinned, SECRETS, tmp_path)
+
+
+def test_ini_sections_reads_back_what_novalab_rendered():
+    from components.render import HEADER, render_ini
+    sections = [("DEFAULT", [("host", "h"), ("x", ' two words ')]), ("api", [("auth_strategy", "keystone")])]
+    parsed = ansible_peer.ini_sections(HEADER + render_ini(sections))
+    assert parsed is not None and [n for n, _ in parsed.sections] == ["DEFAULT", "api"]
+    assert parsed.sections[0][1] == [("host", "h"), ("x", '" two words "')]
+    assert ansible_peer.ini_sections("Host *\n    IdentitiesOnly yes\n") is None
+
+
+# --- on a fleet host (tests/support/fleet.py): real sshd, novalab's scripts, stand-ins -------------
+
+
+
+
+
+def service_calls(fleet) -> list[str]:
+    return [c for c in fleet.hosts[0].calls() if c.startswith("service ") and not c.endswith(" status")]
+
+
+@pytest.mark.engine
+def test_both_tools_leave_the_same_files_and_the_peer_restarts_only_what_changed(fleet_workdir):
+    with running_fleet(1, QUICK, fleet_workdir / "novalab" / "fleet") as fleet:
+        paths = bench_peers.managed_paths(fleet, fleet_workdir / "novalab")
+        bench_peers.Novalab(fleet, fleet_workdir / "novalab").run(bench_peers.CASES[0])
+        by_novalab = bench_peers.host_files(fleet, paths)
+    assert all(content is not None for content in by_novalab[fleet.hosts[0].name].values()), by_novalab
+
+    with running_fleet(1, QUICK, fleet_workdir / "ansible" / "fleet") as fleet:
+        peer = bench_peers.Ansible(fleet, fleet_workdir / "ansible")
+        first = peer.run(bench_peers.CASES[0])
+        assert bench_peers.host_files(fleet, paths) == by_novalab
+        assert first.sessions > 0 and any(c.startswith("nova-manage cell_v2 discover_hosts") for c in fleet.controller.calls())
+
+        restarts = service_calls(fleet)
+        peer.run(bench_peers.CASES[1])
+        assert service_calls(fleet) == restarts, "a no-op run of the peer restarted a service"
+
+        peer.change()
+        peer.run(bench_peers.CASES[2])
+        assert service_calls(fleet)[len(restarts):] == ["service nova-compute restart"]
+        assert "debug = true" in fleet.hosts[0].file("/etc/nova/nova.conf")
+        logs = "".join(p.read_text() for p in (fleet_workdir / "ansible").glob("ansible-*.log"))
+        for secret in fleet.secrets().values():
+            lines = secret.strip().splitlines()
+            assert (lines[1] if len(lines) > 1 else secret) not in logs  # a key: a line of its body
