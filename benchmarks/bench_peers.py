@@ -6,20 +6,23 @@ changed and then waits for the compute service. Its inventory comes from the sam
 (benchmarks/ansible_peer.py), so both run the same scripts with the same arguments and leave the same
 files (compared here after every first converge, and in tests/test_peer_ansible.py).
 
-The hosts are the scale benchmark's fleet (tests/support/fleet.py): network namespaces with a real
-sshd, novalab's real scripts, and stand-ins with a fixed time for the package manager, the service
-manager and the controller's `openstack` / `nova-manage`. Each tool gets the same fleet, brought up
-fresh (same names, addresses and keys of its kind) for its first converge; the tools alternate which
-goes first, round by round. Three cases per tool:
+The hosts are the lab's (`--on lab`, the default: a real OpenStack, lab/) or the scale benchmark's
+fleet (`--on fleet`, tests/support/fleet.py: network namespaces with a real sshd, novalab's real
+scripts, and stand-ins with a fixed time for the package manager, the service manager and the
+controller's `openstack` / `nova-manage`). Each tool gets the same hosts, empty again for its first
+converge (`lab/lab new-hosts`; a fleet brought up afresh); the tools alternate which goes first,
+round by round. Three cases per tool:
 
   - the first converge of N hosts (default 2);
   - a no-op run (nothing changed);
   - one nova.conf value changed (configOverrides [DEFAULT] debug), which restarts nova-compute.
 
-Measured per case: wall time, SSH logins (from the machines' sshd logs), and the controller's API
-calls (the `openstack` and `nova-manage` runs its stand-ins logged), side by side with the ratio.
+Measured per case: wall time, SSH logins (from the machines' sshd logs) and the controller's API
+requests, side by side with the ratio. On the lab, the API requests are those nova's service user
+made from the controller (the precheck and the gate run there) in the nova, neutron and placement
+API logs; on a fleet, the `openstack` and `nova-manage` runs its stand-ins logged.
 
-    ./novalab benchmark --peers [--hosts N] [--rounds R]
+    ./novalab benchmark --peers [--on lab|fleet] [--hosts N] [--rounds R]
 
 Goal (issue 23): novalab at or below 1.0x Ansible on the first converge, 0.3x on the no-op and on the
 one-value change.
@@ -28,6 +31,7 @@ one-value change.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -38,7 +42,9 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
+
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -46,9 +52,12 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import ansible_peer  # noqa: E402
 import bench_scale  # noqa: E402
-from support.engine import VENV  # noqa: E402
+from support import lab  # noqa: E402
+from support.engine import VENV, Pulumi, copy_novalab  # noqa: E402
 from support.fleet import Fleet, Timings, running_fleet  # noqa: E402
 from support.proctree import run_measured  # noqa: E402
+
+LAB_STACK = "lab"  # `lab/lab stack` writes the lab stack's config; here in a backend of the benchmark's own
 
 CASES = ("first converge", "no-op", "one nova.conf value")
 # The one-value change: an option the tutorial never sets, as an operator adds it.
@@ -70,20 +79,116 @@ class ToolResult:
     files: dict[str, dict[str, Optional[str]]] = field(default_factory=dict)  # host -> path -> content
 
 
-def api_calls(fleet: Fleet) -> int:
-    return len(fleet.controller.calls())
+class FleetTarget:
+    """A fleet of N hosts (tests/support/fleet.py), brought up afresh for each tool."""
+
+    def __init__(self, size: int, timings: Timings):
+        self.size = size
+        self.timings = timings
+        self.fleet: Optional[Fleet] = None
+
+    @contextlib.contextmanager
+    def fresh(self, workdir: Path) -> Iterator["FleetTarget"]:
+        with running_fleet(self.size, self.timings, workdir / "fleet") as fleet:
+            self.fleet = fleet
+            yield self
+
+    @property
+    def hosts(self) -> list:
+        return self.fleet.hosts
+
+    def sessions(self) -> int:
+        return self.fleet.sessions()
+
+    def api_calls(self) -> int:
+        return len(self.fleet.controller.calls())
+
+    def files(self, paths: list[str]) -> dict[str, dict[str, Optional[str]]]:
+        """What each host holds at PATHS under /etc (the machines' own overlay; the rest is shared)."""
+        return {h.name: {p: h.file(p) for p in paths if p.startswith("/etc/")} for h in self.fleet.hosts}
+
+    def novalab_stack(self, workdir: Path) -> Pulumi:
+        return bench_scale.make_stack(self.fleet, workdir)
+
+    def config(self, pulumi: Optional[Pulumi] = None) -> tuple[dict, dict]:
+        return self.fleet.stack_config(), self.fleet.secrets()
 
 
-def host_files(fleet: Fleet, paths: list[str]) -> dict[str, dict[str, Optional[str]]]:
-    """What each host holds at PATHS (under /etc, the machines' own overlay)."""
-    return {h.name: {p: h.file(p) for p in paths} for h in fleet.hosts}
+class LabTarget:
+    """The lab's compute hosts on its running cloud; `lab/lab new-hosts` empties them for each tool."""
+
+    # What the benchmark leaves out of the lab's stack: the cloud's resources (the peer provisions hosts).
+    CLOUD_KEYS = ("novalab:keypair", "novalab:flavors", "novalab:adoptFlavors", "novalab:servers", "novalab:ec2Credentials")
+
+    def __init__(self, size: int):
+        self.size = size
+        self.nova_user = ""
+
+    @contextlib.contextmanager
+    def fresh(self, workdir: Path) -> Iterator["LabTarget"]:
+        current = int((lab.LAB_DIR / "host-count").read_text()) if (lab.LAB_DIR / "host-count").exists() else 0
+        if current != self.size:
+            raise RuntimeError(f"the lab has {current} compute hosts, not {self.size}: lab/lab up --hosts {self.size}")
+        lab.sh(str(lab.LAB), "new-hosts", timeout=1200)
+        self.nova_user = lab.openstack("user", "show", "nova", "-f", "value", "-c", "id").strip()
+        yield self
+
+    @property
+    def hosts(self) -> list[str]:
+        return [h["name"] for h in lab.lab_stack()["novalab:computeHosts"]]
+
+    def sessions(self) -> int:
+        return sum(lab.ssh_sessions().values())
+
+    def api_calls(self) -> int:
+        controller = lab.lab_stack()["novalab:controller"]["address"]
+        needle = f"{self.nova_user} "
+        total = 0
+        for name in ("nova-api-wsgi.log", "neutron-server.log", "placement-api.log"):
+            path = lab.LOGS / name
+            if path.exists():
+                total += sum(1 for line in path.read_text(errors="replace").splitlines()
+                             if needle in line and f"] {controller} \"" in line)
+        return total
+
+    def files(self, paths: list[str]) -> dict[str, dict[str, Optional[str]]]:
+        def read(host: str, path: str) -> Optional[str]:
+            target = lab.LAB_DIR / "hosts" / host / "root" / path.lstrip("/")
+            return target.read_text() if target.exists() else None
+        return {h: {p: read(h, p) for p in paths} for h in self.hosts}
+
+    def novalab_stack(self, workdir: Path) -> Pulumi:
+        """A stack of the lab's hosts in WORKDIR (its own file backend): `lab/lab stack` writes its
+        config with the lab's secrets, less the cloud's resources."""
+        project = copy_novalab(workdir / "project", {}, LAB_STACK)
+        pulumi = Pulumi(project, workdir / "state", stack=LAB_STACK)
+        pulumi.bin = bench_scale.private_engine(pulumi.bin, workdir)
+        config_file = project / f"Pulumi.{LAB_STACK}.yaml"
+        config_file.unlink()
+        # `lab/lab stack` makes the stack in this backend (the encryption salt its secrets need).
+        lab.sh("env", *(f"{k}={v}" for k, v in pulumi.env.items() if k.startswith("PULUMI") or k == "PATH"),
+               str(lab.LAB), "stack", str(config_file), timeout=300)
+        pulumi.init()
+        doc = yaml.safe_load(config_file.read_text())
+        doc["config"] = {k: v for k, v in doc["config"].items() if k not in self.CLOUD_KEYS}
+        config_file.write_text(yaml.safe_dump(doc, sort_keys=False))
+        return pulumi
+
+    def config(self, pulumi: Optional[Pulumi] = None) -> tuple[dict, dict]:
+        """The stack's plain config and its secrets, as the program reads them."""
+        shown = json.loads(pulumi.run("config", "-s", pulumi.stack, "--show-secrets", "--json").stdout)
+        raw = {k: v["objectValue"] if "objectValue" in v else v["value"] for k, v in shown.items() if not v.get("secret")}
+        return raw, {k: v["value"] for k, v in shown.items() if v.get("secret")}
 
 
-def managed_paths(fleet: Fleet, workdir: Path) -> list[str]:
-    """The /etc files novalab writes on the fleet's first host, as the peer's inventory lists them."""
-    inv = ansible_peer.read_inventory(ansible_peer.write_inventory(fleet.stack_config(), fleet.secrets(), workdir / "paths"))
+Target = FleetTarget | LabTarget
+
+
+def managed_paths(raw: dict, secrets: dict, workdir: Path) -> list[str]:
+    """The files the stack has novalab write on its first host, as the peer's inventory lists them."""
+    inv = ansible_peer.read_inventory(ansible_peer.write_inventory(raw, secrets, workdir / "paths"))
     hosts = inv["all"]["children"]["compute"]["hosts"]
-    return [f["path"] for f in next(iter(hosts.values()))["novalab_files"] if f["path"].startswith("/etc/")]
+    return [f["path"] for f in next(iter(hosts.values()))["novalab_files"]]
 
 
 class Novalab:
@@ -91,22 +196,23 @@ class Novalab:
 
     name = "novalab"
 
-    def __init__(self, fleet: Fleet, workdir: Path):
-        self.fleet = fleet
+    def __init__(self, target: Target, workdir: Path):
+        self.target = target
         self.workdir = workdir
-        self.pulumi = bench_scale.make_stack(fleet, workdir)
+        self.pulumi = target.novalab_stack(workdir)
+        self.config, self.secrets = target.config(self.pulumi)
 
     def change(self) -> None:
         self.pulumi.config("configOverrides", json.dumps(CHANGE))
 
     def run(self, case: str) -> Run:
-        calls = api_calls(self.fleet)
-        up = bench_scale.up(self.pulumi, self.fleet, self.workdir / f"{case.replace(' ', '-')}.log")
-        if case == CASES[0] and bench_scale.passed_gates(self.pulumi) != len(self.fleet.hosts):
+        calls = self.target.api_calls()
+        up = bench_scale.up(self.pulumi, self.target, self.workdir / f"{case.replace(' ', '-')}.log")
+        if case == CASES[0] and bench_scale.passed_gates(self.pulumi) != len(self.target.hosts):
             raise RuntimeError("novalab: not every host passed its gate on the first converge")
         if case == CASES[1] and (up.sessions or set(up.summary) != {"unchanged"}):
             raise RuntimeError(f"novalab's no-op was none: {up.summary}, {up.sessions} SSH sessions")
-        return Run(up.measured.wall, up.measured.cpu, up.sessions, api_calls(self.fleet) - calls)
+        return Run(up.measured.wall, up.measured.cpu, up.sessions, self.target.api_calls() - calls)
 
 
 class Ansible:
@@ -114,16 +220,17 @@ class Ansible:
 
     name = "Ansible"
 
-    def __init__(self, fleet: Fleet, workdir: Path):
-        self.fleet = fleet
+    def __init__(self, target: Target, workdir: Path):
+        self.target = target
         self.workdir = workdir
-        self.config = fleet.stack_config()
-        self.inventory = ansible_peer.write_inventory(self.config, fleet.secrets(), workdir / "inventory")
+        pulumi = target.novalab_stack(workdir / "stack") if isinstance(target, LabTarget) else None
+        self.config, self.secrets = target.config(pulumi)
+        self.inventory = ansible_peer.write_inventory(self.config, self.secrets, workdir / "inventory")
         self.runs = 0
 
     def change(self) -> None:
         self.config = {**self.config, "novalab:configOverrides": CHANGE}
-        self.inventory = ansible_peer.write_inventory(self.config, self.fleet.secrets(), self.workdir / "inventory")
+        self.inventory = ansible_peer.write_inventory(self.config, self.secrets, self.workdir / "inventory")
 
     def run(self, case: str) -> Run:
         self.runs += 1
@@ -135,18 +242,18 @@ class Ansible:
                "ANSIBLE_SSH_CONTROL_PATH_DIR": str(control), "ANSIBLE_LOCAL_TEMP": str(self.workdir / "tmp"),
                "ANSIBLE_HOME": str(self.workdir / "home"), "ANSIBLE_NOCOLOR": "1"}
         argv = [str(VENV / "bin" / "ansible-playbook"), "-i", str(self.inventory), str(ansible_peer.PLAYBOOK)]
-        sessions, calls = self.fleet.sessions(), api_calls(self.fleet)
+        sessions, calls = self.target.sessions(), self.target.api_calls()
         measured = run_measured(argv, env=env, cwd=self.workdir, log=self.workdir / f"ansible-{self.runs}.log")
         if measured.returncode != 0:
             raise RuntimeError(f"ansible-playbook failed ({measured.returncode}):\n{measured.output[-4000:]}")
-        return Run(measured.wall, measured.cpu, self.fleet.sessions() - sessions, api_calls(self.fleet) - calls)
+        return Run(measured.wall, measured.cpu, self.target.sessions() - sessions, self.target.api_calls() - calls)
 
 
-def one_tool(tool_class, size: int, timings: Timings, workdir: Path, result: ToolResult) -> None:
-    """The three cases of one tool on a fresh fleet; the files it left after its first converge."""
-    with running_fleet(size, timings, workdir / "fleet") as fleet:
-        tool = tool_class(fleet, workdir)
-        paths = managed_paths(fleet, workdir)
+def one_tool(tool_class, target: Target, workdir: Path, result: ToolResult) -> None:
+    """The three cases of one tool on empty hosts; the files it left after its first converge."""
+    with target.fresh(workdir):
+        tool = tool_class(target, workdir)
+        paths = managed_paths(tool.config, tool.secrets, workdir)
         for case in CASES:
             if case == CASES[2]:
                 tool.change()
@@ -155,7 +262,7 @@ def one_tool(tool_class, size: int, timings: Timings, workdir: Path, result: Too
             print(f"  {tool.name:8} {case:20} {run.wall:6.1f} s, {run.sessions} SSH logins, {run.api_calls} API calls",
                   flush=True)
             if case == CASES[0]:
-                result.files = host_files(fleet, paths)
+                result.files = target.files(paths)
 
 
 def differences(a: dict, b: dict) -> list[str]:
@@ -178,14 +285,23 @@ def print_table(results: dict[str, ToolResult], rounds: int) -> None:
 
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--on", choices=("lab", "fleet"), default="lab", help="the lab's hosts (default) or a fleet")
     parser.add_argument("--hosts", type=int, default=2, help="compute hosts (default 2)")
     parser.add_argument("--rounds", type=int, default=1, help="rounds, alternating which tool goes first (default 1)")
     args = parser.parse_args(argv)
     if args.hosts < 1 or args.rounds < 1:
         parser.error("--hosts and --rounds must be at least 1")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    timings = Timings()
-    print(f"stand-ins: {timings.describe()}; {args.hosts} hosts; cores: {os.cpu_count()}")
+    if args.on == "lab":
+        if lab.sh(str(lab.LAB), "status", check=False).returncode != 0:
+            parser.error("the lab is not up (lab/lab up --hosts N first), or use --on fleet")
+        target: Target = LabTarget(args.hosts)
+        release, network = lab.lab_cloud()
+        print(f"the lab: {release} with {network}; {args.hosts} hosts; cores: {os.cpu_count()}")
+    else:
+        timings = Timings()
+        target = FleetTarget(args.hosts, timings)
+        print(f"a fleet; stand-ins: {timings.describe()}; {args.hosts} hosts; cores: {os.cpu_count()}")
     results = {name: ToolResult() for name in TOOLS}
     tools = {"novalab": Novalab, "Ansible": Ansible}
     for r in range(args.rounds):
@@ -196,8 +312,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             workdir.chmod(0o755)
             try:
                 started = time.monotonic()
-                one_tool(tools[name], args.hosts, timings, workdir, results[name])
-                print(f"  ({name}: {time.monotonic() - started:.0f} s with the fleet)", flush=True)
+                one_tool(tools[name], target, workdir, results[name])
+                print(f"  ({name}: {time.monotonic() - started:.0f} s with its empty hosts)", flush=True)
             finally:
                 shutil.rmtree(workdir, ignore_errors=True)
         diff = differences(results["novalab"].files, results["Ansible"].files)

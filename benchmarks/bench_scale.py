@@ -118,7 +118,7 @@ class Profiler:
 
 def up(pulumi: Pulumi, fleet: Fleet, log: Path, profiler: Optional[Profiler] = None) -> Up:
     """`pulumi up` as ./novalab up runs it (with the policy pack), measured."""
-    argv = [str(pulumi.bin / "pulumi"), "up", "-s", STACK, "--yes", "--skip-preview",
+    argv = [str(pulumi.bin / "pulumi"), "up", "-s", pulumi.stack, "--yes", "--skip-preview",
             "--policy-pack", str(pulumi.project_dir / "policies")]
     name = f"{len(fleet.hosts)}-{log.stem}"
     if profiler:
@@ -135,12 +135,12 @@ def up(pulumi: Pulumi, fleet: Fleet, log: Path, profiler: Optional[Profiler] = N
 
 
 def checkpoint_bytes(pulumi: Pulumi) -> int:
-    files = list((pulumi.state_dir / ".pulumi" / "stacks").rglob(f"{STACK}.json"))
+    files = list((pulumi.state_dir / ".pulumi" / "stacks").rglob(f"{pulumi.stack}.json"))
     return files[0].stat().st_size if files else 0
 
 
 def passed_gates(pulumi: Pulumi) -> int:
-    hosts = json.loads(pulumi.run("stack", "output", "-s", STACK, "--json", "computeHosts").stdout)
+    hosts = json.loads(pulumi.run("stack", "output", "-s", pulumi.stack, "--json", "computeHosts").stdout)
     return sum("is up and mapped" in (h.get("gate") or "") for h in hosts.values())
 
 

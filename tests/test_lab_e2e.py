@@ -31,19 +31,16 @@ from components.network import BACKENDS, DEFAULT
 from components.steps import host_steps
 from support import numbers
 from support.engine import ROOT, Pulumi, Result, diagnostics
-from support.lab import LAB, LAB_DIR, LAB_MARKS, command_lines, lab_stack, openstack, openstack_run, pings, sh
+from support.lab import (
+    LAB, LAB_DIR, LAB_MARKS, LOGS, command_lines, lab_stack, openstack, openstack_run, pings, pulumi_machine, sh,
+    ssh_sessions,
+)
 
 pytestmark = [*LAB_MARKS, pytest.mark.engine]
 
+PULUMI_MACHINE = pulumi_machine()
+
 PASSPHRASE = "novalab-e2e-passphrase"
-LOGS = LAB_DIR / "logs"
-
-
-def lab_setting(name: str) -> str:
-    return sh("bash", "-c", f". {ROOT}/lab/lib/common.sh && echo ${name}").stdout.strip()
-
-
-PULUMI_MACHINE = lab_setting("HOST_IP")  # where Pulumi runs, as the lab's hosts and APIs see it
 
 
 def lab_backend():
@@ -73,14 +70,6 @@ def flavor_name(info: dict) -> str:
 
 
 # --- what the lab's own logs say -----------------------------------------------------------------
-
-
-def ssh_sessions() -> dict[str, int]:
-    """SSH sessions Pulumi opened so far, per lab host, from each sshd's own log."""
-    logs = {p.stem: p for p in LOGS.glob("compute-*.out")}
-    logs["controller"] = LOGS / "controller-sshd.out"
-    needle = f"Accepted publickey for root from {PULUMI_MACHINE} "
-    return {name: path.read_text(errors="replace").count(needle) for name, path in logs.items() if path.exists()}
 
 
 API_LOGS = ("nova-api-wsgi.log", "neutron-server.log", "cinder-api.log", "glance-api.log", "placement-api.log")

@@ -14,7 +14,7 @@ import yaml
 from components.compute_host import packages_command
 from components.scripts import SCRIPTS_DIR
 from support.engine import ROOT
-from support.fleet import QUICK, running_fleet
+from support.fleet import QUICK
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import ansible_peer  # noqa: E402
@@ -140,16 +140,19 @@ def service_calls(fleet) -> list[str]:
 
 @pytest.mark.engine
 def test_both_tools_leave_the_same_files_and_the_peer_restarts_only_what_changed(fleet_workdir):
-    with running_fleet(1, QUICK, fleet_workdir / "novalab" / "fleet") as fleet:
-        paths = bench_peers.managed_paths(fleet, fleet_workdir / "novalab")
-        bench_peers.Novalab(fleet, fleet_workdir / "novalab").run(bench_peers.CASES[0])
-        by_novalab = bench_peers.host_files(fleet, paths)
-    assert all(content is not None for content in by_novalab[fleet.hosts[0].name].values()), by_novalab
+    target = bench_peers.FleetTarget(1, QUICK)
+    with target.fresh(fleet_workdir / "novalab"):
+        tool = bench_peers.Novalab(target, fleet_workdir / "novalab")
+        paths = [p for p in bench_peers.managed_paths(tool.config, tool.secrets, fleet_workdir) if p.startswith("/etc/")]
+        tool.run(bench_peers.CASES[0])
+        by_novalab = target.files(paths)
+    assert len(paths) >= 4 and all(content is not None for content in by_novalab[target.hosts[0].name].values())
 
-    with running_fleet(1, QUICK, fleet_workdir / "ansible" / "fleet") as fleet:
-        peer = bench_peers.Ansible(fleet, fleet_workdir / "ansible")
+    with target.fresh(fleet_workdir / "ansible"):
+        fleet = target.fleet
+        peer = bench_peers.Ansible(target, fleet_workdir / "ansible")
         first = peer.run(bench_peers.CASES[0])
-        assert bench_peers.host_files(fleet, paths) == by_novalab
+        assert target.files(paths) == by_novalab
         assert first.sessions > 0 and any(c.startswith("nova-manage cell_v2 discover_hosts") for c in fleet.controller.calls())
 
         restarts = service_calls(fleet)

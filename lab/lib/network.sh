@@ -56,18 +56,31 @@ host_network_up() {  # host_network_up N
   nic "$ns" "nl-c$n-p" eth2 "$PUB_BRIDGE"
 }
 
+# netns_del NS: every process the lab started is gone by now (PID files): one still in a lab
+# namespace is a leak of the lab's, named here so it gets a PID file, and killed so the namespace can go.
+netns_del() {
+  local pid
+  for pid in $(ip netns pids "$1" 2>/dev/null || true); do
+    printf 'lab: down: pid %s (%s) outlived its PID file in netns %s: killed\n' \
+      "$pid" "$(cat "/proc/$pid/comm" 2>/dev/null || echo gone)" "$1" >&2
+    kill -9 "$pid" 2>/dev/null || true
+  done
+  ip netns del "$1" 2>/dev/null || true
+}
+
+# host_network_down N: the host's namespace and its links, with whatever its software made there
+# (an Open vSwitch bridge's tap device outlives ovs-vswitchd): a new machine gets a new one.
+host_network_down() {
+  netns_del "novalab-compute-$1"
+  ip link del "nl-c$1-m" 2>/dev/null || true
+  ip link del "nl-c$1-p" 2>/dev/null || true
+}
+
 network_down() {
-  local ns pid
+  local ns
   # The controller's neutron agents make qdhcp-/qrouter- namespaces; /run/netns is this machine's.
-  # Every process the lab started is gone by now (PID files): one still in a lab namespace is a
-  # leak of the lab's, named here so it gets a PID file, and killed so the namespace can go.
   for ns in $(netns_names | grep -E '^(novalab-|qdhcp-|qrouter-)' || true); do
-    for pid in $(ip netns pids "$ns" 2>/dev/null || true); do
-      printf 'lab: down: pid %s (%s) outlived its PID file in netns %s: killed\n' \
-        "$pid" "$(cat "/proc/$pid/comm" 2>/dev/null || echo gone)" "$ns" >&2
-      kill -9 "$pid" 2>/dev/null || true
-    done
-    ip netns del "$ns" 2>/dev/null || true
+    netns_del "$ns"
   done
   for link in $(ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E '^nl-' || true); do
     ip link del "$link" 2>/dev/null || true

@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import subprocess
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -126,3 +127,25 @@ def ssh_pinned(address: str, host_key: str, known_hosts: Path, *command: str) ->
         "ssh", "-i", str(LAB_DIR / "ssh" / "id_ed25519"), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
         "-o", f"UserKnownHostsFile={known_hosts}", "-o", "ConnectTimeout=5", f"root@{address}", *command, check=False,
     )
+
+
+LOGS = LAB_DIR / "logs"
+
+
+def lab_setting(name: str) -> str:
+    """A setting of lab/lib/common.sh (the lab's one place for its addresses and names)."""
+    return sh("bash", "-c", f". {ROOT}/lab/lib/common.sh && echo ${name}").stdout.strip()
+
+
+@lru_cache(maxsize=None)
+def pulumi_machine() -> str:
+    """Where Pulumi runs, as the lab's hosts and APIs see it."""
+    return lab_setting("HOST_IP")
+
+
+def ssh_sessions() -> dict[str, int]:
+    """SSH logins from this machine (Pulumi, or a peer tool) so far, per lab host, from each sshd's own log."""
+    logs = {p.stem: p for p in LOGS.glob("compute-*.out")}
+    logs["controller"] = LOGS / "controller-sshd.out"
+    needle = f"Accepted publickey for root from {pulumi_machine()} "
+    return {name: path.read_text(errors="replace").count(needle) for name, path in logs.items() if path.exists()}
