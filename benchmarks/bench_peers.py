@@ -69,8 +69,8 @@ TOOLS = ("novalab", "Ansible")
 class Run:
     wall: float
     cpu: float
-    sessions: int  # SSH logins on the fleet's machines
-    api_calls: int  # openstack / nova-manage runs on the controller
+    sessions: int  # SSH logins on the hosts and the controller
+    api_calls: int  # the controller's API requests (lab) or openstack / nova-manage runs (fleet)
 
 
 @dataclass
@@ -272,7 +272,7 @@ def differences(a: dict, b: dict) -> list[str]:
 def print_table(results: dict[str, ToolResult], rounds: int) -> None:
     nl, an = results["novalab"], results["Ansible"]
     print(f"\nMedian of {rounds} round(s); ratio = novalab / Ansible, measured in this run.")
-    print("| case | novalab s | Ansible s | ratio | SSH logins novalab / Ansible | controller API calls novalab / Ansible "
+    print("| case | novalab s | Ansible s | ratio | SSH logins novalab / Ansible | API requests novalab / Ansible "
           "| CPU s novalab / Ansible |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for case in CASES:
