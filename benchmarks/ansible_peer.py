@@ -109,6 +109,9 @@ def _file_vars(f: ManagedFile, service: Optional[str]) -> dict[str, Any]:
                              "dir_mode": dir_mode(f.mode), "service": service}
     ini = ini_sections(f.content)
     if ini is None:
+        if service is not None:  # the playbook restarts services for its templated files only
+            raise PeerUnsupported(f"{f.path}: {service} reads it and it is no oslo.config file; the peer "
+                                  "templates only those")
         entry["content"] = f.content
     else:
         entry["sections"] = [{"name": name, "options": [list(o) for o in options]} for name, options in ini.sections]
@@ -236,18 +239,22 @@ def read_inventory(path: Path) -> dict[str, Any]:
 def write_inventory(raw: dict[str, Any], secrets: dict[str, str], directory: Path) -> Path:
     """DIRECTORY/inventory.yml (0600) and the files it names: the SSH key and the known hosts."""
     cfg = parse_stack_config({**raw, **secrets}, secret_keys=secrets)
-    directory.mkdir(parents=True, exist_ok=True)
     if cfg.ssh_private_key is not None:
         key = directory / "ssh_key"
-        key.touch(mode=0o600)
-        key.write_text(cfg.ssh_private_key.get_secret_value().rstrip("\n") + "\n")
     elif cfg.ssh.private_key_path is not None:
         key = Path(cfg.ssh.private_key_path)
     else:
         raise PeerUnsupported("sshPrivateKey or ssh.privateKeyPath: the peer logs in with the stack's key; set one")
     pins = directory / "known_hosts"
-    pins.write_text(known_hosts(cfg))
+    # Everything that may refuse the stack first: nothing is written for a stack the peer cannot run.
+    text = yaml.dump(unsafe(inventory(cfg, key, pins)), Dumper=_Dumper, sort_keys=False)
+    pinned = known_hosts(cfg)
+    directory.mkdir(parents=True, exist_ok=True)
+    if cfg.ssh_private_key is not None:
+        key.touch(mode=0o600)
+        key.write_text(cfg.ssh_private_key.get_secret_value().rstrip("\n") + "\n")
+    pins.write_text(pinned)
     path = directory / "inventory.yml"
     path.touch(mode=0o600)
-    path.write_text(yaml.dump(unsafe(inventory(cfg, key, pins)), Dumper=_Dumper, sort_keys=False))
+    path.write_text(text)
     return path

@@ -79,6 +79,14 @@ class ToolResult:
     files: dict[str, dict[str, Optional[str]]] = field(default_factory=dict)  # host -> path -> content
 
 
+def described(path: Path) -> Optional[str]:
+    """A file as the comparison sees it: its and its directory's owner, group and mode, then its text."""
+    if not path.exists():
+        return None
+    return " ".join(f"{st.st_uid}:{st.st_gid} {st.st_mode:o}" for st in (path.stat(), path.parent.stat())) \
+        + "\n" + path.read_text()
+
+
 class FleetTarget:
     """A fleet of N hosts (tests/support/fleet.py), brought up afresh for each tool."""
 
@@ -105,7 +113,8 @@ class FleetTarget:
 
     def files(self, paths: list[str]) -> dict[str, dict[str, Optional[str]]]:
         """What each host holds at PATHS under /etc (the machines' own overlay; the rest is shared)."""
-        return {h.name: {p: h.file(p) for p in paths if p.startswith("/etc/")} for h in self.fleet.hosts}
+        return {h.name: {p: described(h.directory / "etc.upper" / p.removeprefix("/etc/"))
+                         for p in paths if p.startswith("/etc/")} for h in self.fleet.hosts}
 
     def novalab_stack(self, workdir: Path) -> Pulumi:
         return bench_scale.make_stack(self.fleet, workdir)
@@ -152,10 +161,7 @@ class LabTarget:
         return total
 
     def files(self, paths: list[str]) -> dict[str, dict[str, Optional[str]]]:
-        def read(host: str, path: str) -> Optional[str]:
-            target = lab.LAB_DIR / "hosts" / host / "root" / path.lstrip("/")
-            return target.read_text() if target.exists() else None
-        return {h: {p: read(h, p) for p in paths} for h in self.hosts}
+        return {h: {p: described(lab.LAB_DIR / "hosts" / h / "root" / p.lstrip("/")) for p in paths} for h in self.hosts}
 
     def novalab_stack(self, workdir: Path) -> Pulumi:
         """A stack of the lab's hosts in WORKDIR (its own file backend): `lab/lab stack` writes its
@@ -166,8 +172,7 @@ class LabTarget:
         config_file = project / f"Pulumi.{LAB_STACK}.yaml"
         config_file.unlink()
         # `lab/lab stack` makes the stack in this backend (the encryption salt its secrets need).
-        lab.sh("env", *(f"{k}={v}" for k, v in pulumi.env.items() if k.startswith("PULUMI") or k == "PATH"),
-               str(lab.LAB), "stack", str(config_file), timeout=300)
+        lab.sh(str(lab.LAB), "stack", str(config_file), timeout=300, env=pulumi.env)  # the passphrase: not an argument
         pulumi.init()
         doc = yaml.safe_load(config_file.read_text())
         doc["config"] = {k: v for k, v in doc["config"].items() if k not in self.CLOUD_KEYS}
@@ -266,7 +271,10 @@ def one_tool(tool_class, target: Target, workdir: Path, result: ToolResult) -> N
 
 
 def differences(a: dict, b: dict) -> list[str]:
-    return [f"{host} {path}" for host in a for path in a[host] if a[host][path] != b.get(host, {}).get(path)]
+    """Where the two tools' files differ, or where either has none."""
+    where = {(host, path) for side in (a, b) for host in side for path in side[host]}
+    return sorted(f"{host} {path}" for host, path in where
+                  if a.get(host, {}).get(path) is None or a.get(host, {}).get(path) != b.get(host, {}).get(path))
 
 
 def print_table(results: dict[str, ToolResult], rounds: int) -> None:

@@ -80,27 +80,45 @@ def bench_peers_args():
     )
 
 
-def test_text_jinja_would_read_stays_text_and_numbers_stay_strings(inventory):
-    path, inv = inventory
-    # A value Jinja would read (the nova password holds a Jinja expression, the scripts hold `${#`)
-    # is marked !unsafe: Ansible never evaluates it.
-    nodes = scalars(yaml.compose(path.read_text(), Loader=yaml.SafeLoader))
-    jinja = [n for n in nodes if "{" in n.value]
-    assert any("nova-{{ lookup('pipe', 'id') }}" == n.value for n in jinja)
-    assert jinja and all(n.tag == "!unsafe" for n in jinja), [n.value[:40] for n in jinja if n.tag != "!unsafe"]
-    nova_conf = next(f for f in compute_host(inv)["novalab_files"] if f["path"] == "/etc/nova/nova.conf")
-    assert ("password", "nova-{{ lookup('pipe', 'id') }}") in map(tuple, nova_conf["sections"][2]["options"])
-    # Every argument is text as novalab passes it (a microversion like 2.100 must not become 2.1).
-    args = [a for runs in compute_host(inv)["novalab_steps"].values() for r in runs for a in r["args"]]
-    assert all(isinstance(a, str) for a in args), args
+def ansible_host_vars(inventory_file, host: str) -> dict:
+    """A host's variables as Ansible itself loads them from the inventory."""
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.vars.manager import VariableManager
+
+    loader = DataLoader()
+    hosts = InventoryManager(loader=loader, sources=[str(inventory_file)])
+    return VariableManager(loader=loader, inventory=hosts).get_vars(host=hosts.get_host(host))
 
 
-def scalars(node) -> list:
-    if isinstance(node, yaml.ScalarNode):
-        return [node]
-    if isinstance(node, yaml.MappingNode):
-        return [s for _, v in node.value for s in scalars(v)]
-    return [s for v in node.value for s in scalars(v)]
+def test_ansible_reads_text_jinja_would_evaluate_as_text_and_numbers_as_written(tmp_path):
+    from ansible.template import is_trusted_as_template
+
+    # linuxbridge on 2025.1: the controller step passes the compute API microversion "2.100".
+    path = ansible_peer.write_inventory(lab_stack(**{"novalab:network": {"backend": "linuxbridge"}}), SECRETS, tmp_path)
+    loaded = ansible_host_vars(path, "compute-1")
+    # Ansible gives an !unsafe value the type its text resolves to: "2.100" must stay text.
+    assert "2.100" in loaded["novalab_steps"]["controller"][0]["args"]
+    # Never evaluated: a password holding a Jinja expression, the scripts (`${#a[@]}` opens a Jinja comment).
+    nova_conf = next(f for f in loaded["novalab_files"] if f["path"] == "/etc/nova/nova.conf")
+    password = dict(map(tuple, nova_conf["sections"][2]["options"]))["password"]
+    assert password == "nova-{{ lookup('pipe', 'id') }}" and not is_trusted_as_template(password)
+    assert not is_trusted_as_template(ansible_host_vars(path, "controller")["novalab_scripts"]["gate_compute_host.sh"])
+
+
+PLAYBOOK_TASKS = sorted((ROOT / "benchmarks" / "ansible").rglob("*.yml"))
+
+
+def test_every_task_that_carries_a_secret_keeps_it_out_of_ansible_s_output():
+    """nova's password (the controller steps' stdin) and the files (their passwords, the migration
+    key) reach Ansible's output through any task without no_log; Ansible prints no argument of a
+    successful run, so only the tasks themselves can show it."""
+    tasks = [t for f in PLAYBOOK_TASKS if "tasks" in f.parts or "handlers" in f.parts
+             for t in (yaml.safe_load(f.read_text()) or [])]
+    carrying = [t for t in tasks if "novalab_clouds_yaml" in yaml.safe_dump(t)
+                or ("novalab_files" in yaml.safe_dump(t) and {"ansible.builtin.template", "ansible.builtin.copy"} & t.keys())]
+    assert len(carrying) == 4  # the precheck, the gate, the templates, the other files
+    assert all(t.get("no_log") is True for t in carrying), [t["name"] for t in carrying if t.get("no_log") is not True]
 
 
 def test_the_inventory_and_key_are_private_to_root(inventory, tmp_path):

@@ -61,7 +61,7 @@ host_network_up() {  # host_network_up N
 netns_del() {
   local pid
   for pid in $(ip netns pids "$1" 2>/dev/null || true); do
-    printf 'lab: down: pid %s (%s) outlived its PID file in netns %s: killed\n' \
+    printf 'lab: pid %s (%s) outlived its PID file in netns %s: killed\n' \
       "$pid" "$(cat "/proc/$pid/comm" 2>/dev/null || echo gone)" "$1" >&2
     kill -9 "$pid" 2>/dev/null || true
   done

@@ -12,7 +12,7 @@ import signal
 import subprocess
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import pytest
 import yaml
@@ -81,10 +81,11 @@ def command_lines() -> dict[str, str]:
     return lines
 
 
-def sh(*args: str, timeout: int = 120, check: bool = True) -> subprocess.CompletedProcess:
-    """Run ARGS in a session of its own; on timeout the whole session is killed (seen: a `lab up`
-    killed alone left its hung `rbd` child running into the next test)."""
-    with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True) as proc:
+def sh(*args: str, timeout: int = 120, check: bool = True, env: Optional[dict[str, str]] = None) -> subprocess.CompletedProcess:
+    """Run ARGS (in ENV, else this process's) in a session of its own; on timeout the whole session
+    is killed (seen: a `lab up` killed alone left its hung `rbd` child running into the next test)."""
+    with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                          env=env) as proc:
         try:
             stdout, stderr = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
