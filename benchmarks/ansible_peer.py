@@ -37,12 +37,7 @@ from components.host_files import Passwords, nova_service_auth  # noqa: E402
 from components.network import backend_of  # noqa: E402
 from components.render import HEADER, ManagedFile, render_clouds_yaml  # noqa: E402
 from components.scripts import script_text  # noqa: E402
-from components.steps import DEPENDENCY_IDS, Step, host_steps  # noqa: E402
-
-# The gate's `--after IDS` names the restarts a novalab gate follows, so that a restart re-runs it
-# (an update of the resource); the playbook runs its gate on every run and leaves it out.
-AFTER = "--after"
-
+from components.steps import AFTER, DEPENDENCY_IDS, Step, host_steps  # noqa: E402
 
 # novalab's row that writes the files (write_files.sh, from a bundle on stdin); the peer writes
 # them with its template and copy tasks instead.
@@ -89,7 +84,8 @@ def dir_mode(file_mode: str) -> str:
 
 
 def _runs(ctx: StepContext, step: Step) -> list[dict[str, Any]]:
-    """A row's scripts and their arguments as novalab runs them (plain values), without --after."""
+    """A row's scripts and their arguments as novalab runs them (plain values), without the gate's
+    AFTER (the ids that make a restart re-run a novalab gate; the peer's gate is a handler)."""
     runs = []
     for run in step.create:
         args: list[str] = []
@@ -136,28 +132,37 @@ def ssh_pins(known_hosts_file: Path) -> str:
     return f"-o UserKnownHostsFile={known_hosts_file} -o StrictHostKeyChecking=yes"
 
 
-def host_vars(cfg: StackConfig, index: int, private_key_file: Path) -> dict[str, Any]:
-    """One compute host's variables: its steps by name, its files, its restarts."""
+def _secret(value) -> Optional[str]:
+    return value.get_secret_value() if value is not None else None
+
+
+def compute_host_args(cfg: StackConfig, index: int) -> ComputeHostArgs:
+    """What novalab's program gives ComputeHost for the stack's INDEX-th host, with plain values
+    (no secret: the steps' arguments never hold one; the files get theirs from `host_vars`)."""
     host = cfg.compute_hosts[index]
     if host.address_from is not None or host.host_key_from is not None:
         raise PeerUnsupported(f"computeHosts[{index}]: the peer takes addresses and host keys inline, not *From")
-    backend = backend_of(cfg.network)
-    if backend.facts_from:
-        raise PeerUnsupported(f"network.backend: {backend.name} renders files from a step's output; the peer "
-                              "models ovn and linuxbridge")
-    secret = lambda s: s.get_secret_value() if s is not None else None  # noqa: E731
-    overrides, _ = cfg.host_overrides(host)
-    args = ComputeHostArgs(
+    return ComputeHostArgs(
         host_name=host.name, address=host.address, bridge_interface=host.bridge_interface, virt_type=host.virt_type,
         controller_address=cfg.controller.address, services=cfg.services, network=cfg.network,
         ssh=SshAccess(user=cfg.ssh.user, port=cfg.ssh.port, private_key=""), rabbit_password="", nova_password="",
         tunnel_address=host.tunnel_address, gate_timeout_seconds=cfg.rollout.gate_timeout_seconds,
     )
+
+
+def host_vars(cfg: StackConfig, index: int, private_key_file: Path) -> dict[str, Any]:
+    """One compute host's variables: its steps by name, its files, its restarts."""
+    host = cfg.compute_hosts[index]
+    args = compute_host_args(cfg, index)
+    backend = backend_of(cfg.network)
+    if backend.facts_from:
+        raise PeerUnsupported(f"network.backend: {backend.name} renders files from a step's output; the peer "
+                              "models ovn and linuxbridge")
     ctx = StepContext(args, backend, host.address)
-    passwords = Passwords(secret(cfg.rabbit_password), secret(cfg.nova_service_password),
-                          secret(cfg.neutron_service_password), secret(cfg.nova_migration_ssh_key),
-                          secret(cfg.metadata_proxy_shared_secret))
-    files = ctx.render(host.address, passwords, overrides)
+    passwords = Passwords(_secret(cfg.rabbit_password), _secret(cfg.nova_service_password),
+                          _secret(cfg.neutron_service_password), _secret(cfg.nova_migration_ssh_key),
+                          _secret(cfg.metadata_proxy_shared_secret))
+    files = ctx.render(host.address, passwords, cfg.host_overrides(host)[0])
     table = [s for s in host_steps(backend) if not s.record]
     steps = {s.name: _runs(ctx, s) for s in table if not s.restart and s.name != FILES_STEP}
     return {
@@ -168,13 +173,13 @@ def host_vars(cfg: StackConfig, index: int, private_key_file: Path) -> dict[str,
         "novalab_restarts": {s.restart: _runs(ctx, s) for s in table if s.restart},
         "novalab_files": [_file_vars(f, service) for service, fs in files.services for f in fs]
         + [_file_vars(f, None) for f in files.nova_ssh],
-        "novalab_clouds_yaml": render_clouds_yaml(nova_service_auth(cfg.services, secret(cfg.nova_service_password))),
+        "novalab_clouds_yaml": render_clouds_yaml(nova_service_auth(cfg.services, _secret(cfg.nova_service_password))),
     }
 
 
 def inventory(cfg: StackConfig, private_key_file: Path, known_hosts_file: Path) -> dict[str, Any]:
-    scripts = sorted({r["script"] for h in range(len(cfg.compute_hosts))
-                      for r in _all_runs(host_vars(cfg, h, private_key_file))})
+    hosts = {h.name: host_vars(cfg, i, private_key_file) for i, h in enumerate(cfg.compute_hosts)}
+    scripts = sorted({r["script"] for hv in hosts.values() for r in _all_runs(hv)})
     return {
         "all": {
             "vars": {
@@ -184,8 +189,7 @@ def inventory(cfg: StackConfig, private_key_file: Path, known_hosts_file: Path) 
             },
             "children": {
                 "controllers": {"hosts": {"controller": connection(cfg, cfg.controller.address, private_key_file)}},
-                "compute": {"hosts": {h.name: host_vars(cfg, i, private_key_file)
-                                      for i, h in enumerate(cfg.compute_hosts)}},
+                "compute": {"hosts": hosts},
             },
         }
     }
@@ -234,6 +238,12 @@ def read_inventory(path: Path) -> dict[str, Any]:
     loader = type("Loader", (yaml.SafeLoader,), {})
     loader.add_constructor("!unsafe", lambda loader_, node: loader_.construct_scalar(node))
     return yaml.load(path.read_text(), Loader=loader)
+
+
+def managed_paths(raw: dict[str, Any], secrets: dict[str, str]) -> list[str]:
+    """The files novalab writes on the stack's first compute host (nothing is written here)."""
+    cfg = parse_stack_config({**raw, **secrets}, secret_keys=secrets)
+    return [f["path"] for f in host_vars(cfg, 0, Path())["novalab_files"]]
 
 
 def write_inventory(raw: dict[str, Any], secrets: dict[str, str], directory: Path) -> Path:

@@ -119,7 +119,8 @@ class FleetTarget:
     def novalab_stack(self, workdir: Path) -> Pulumi:
         return bench_scale.make_stack(self.fleet, workdir)
 
-    def config(self, pulumi: Optional[Pulumi] = None) -> tuple[dict, dict]:
+    def config(self) -> tuple[dict, dict]:
+        """The stack's plain config and its secrets."""
         return self.fleet.stack_config(), self.fleet.secrets()
 
 
@@ -132,14 +133,16 @@ class LabTarget:
     def __init__(self, size: int):
         self.size = size
         self.nova_user = ""
+        self.pulumi: Optional[Pulumi] = None
 
     @contextlib.contextmanager
     def fresh(self, workdir: Path) -> Iterator["LabTarget"]:
-        current = int((lab.LAB_DIR / "host-count").read_text()) if (lab.LAB_DIR / "host-count").exists() else 0
-        if current != self.size:
-            raise RuntimeError(f"the lab has {current} compute hosts, not {self.size}: lab/lab up --hosts {self.size}")
+        """Empty hosts, and the stack of them (new host keys) that both tools take their config from."""
+        if len(self.hosts) != self.size:
+            raise RuntimeError(f"the lab has {len(self.hosts)} compute hosts, not {self.size}: lab/lab up --hosts {self.size}")
         lab.sh(str(lab.LAB), "new-hosts", timeout=1200)
         self.nova_user = lab.openstack("user", "show", "nova", "-f", "value", "-c", "id").strip()
+        self.pulumi = self._stack(workdir)
         yield self
 
     @property
@@ -163,7 +166,7 @@ class LabTarget:
     def files(self, paths: list[str]) -> dict[str, dict[str, Optional[str]]]:
         return {h: {p: described(lab.LAB_DIR / "hosts" / h / "root" / p.lstrip("/")) for p in paths} for h in self.hosts}
 
-    def novalab_stack(self, workdir: Path) -> Pulumi:
+    def _stack(self, workdir: Path) -> Pulumi:
         """A stack of the lab's hosts in WORKDIR (its own file backend): `lab/lab stack` writes its
         config with the lab's secrets, less the cloud's resources."""
         project = copy_novalab(workdir / "project", {}, LAB_STACK)
@@ -179,21 +182,17 @@ class LabTarget:
         config_file.write_text(yaml.safe_dump(doc, sort_keys=False))
         return pulumi
 
-    def config(self, pulumi: Optional[Pulumi] = None) -> tuple[dict, dict]:
+    def novalab_stack(self, workdir: Path) -> Pulumi:
+        return self.pulumi
+
+    def config(self) -> tuple[dict, dict]:
         """The stack's plain config and its secrets, as the program reads them."""
-        shown = json.loads(pulumi.run("config", "-s", pulumi.stack, "--show-secrets", "--json").stdout)
+        shown = json.loads(self.pulumi.run("config", "-s", self.pulumi.stack, "--show-secrets", "--json").stdout)
         raw = {k: v["objectValue"] if "objectValue" in v else v["value"] for k, v in shown.items() if not v.get("secret")}
         return raw, {k: v["value"] for k, v in shown.items() if v.get("secret")}
 
 
 Target = FleetTarget | LabTarget
-
-
-def managed_paths(raw: dict, secrets: dict, workdir: Path) -> list[str]:
-    """The files the stack has novalab write on its first host, as the peer's inventory lists them."""
-    inv = ansible_peer.read_inventory(ansible_peer.write_inventory(raw, secrets, workdir / "paths"))
-    hosts = inv["all"]["children"]["compute"]["hosts"]
-    return [f["path"] for f in next(iter(hosts.values()))["novalab_files"]]
 
 
 class Novalab:
@@ -205,7 +204,7 @@ class Novalab:
         self.target = target
         self.workdir = workdir
         self.pulumi = target.novalab_stack(workdir)
-        self.config, self.secrets = target.config(self.pulumi)
+        self.config, self.secrets = target.config()
 
     def change(self) -> None:
         self.pulumi.config("configOverrides", json.dumps(CHANGE))
@@ -228,8 +227,7 @@ class Ansible:
     def __init__(self, target: Target, workdir: Path):
         self.target = target
         self.workdir = workdir
-        pulumi = target.novalab_stack(workdir / "stack") if isinstance(target, LabTarget) else None
-        self.config, self.secrets = target.config(pulumi)
+        self.config, self.secrets = target.config()
         self.inventory = ansible_peer.write_inventory(self.config, self.secrets, workdir / "inventory")
         self.runs = 0
 
@@ -258,7 +256,7 @@ def one_tool(tool_class, target: Target, workdir: Path, result: ToolResult) -> N
     """The three cases of one tool on empty hosts; the files it left after its first converge."""
     with target.fresh(workdir):
         tool = tool_class(target, workdir)
-        paths = managed_paths(tool.config, tool.secrets, workdir)
+        paths = ansible_peer.managed_paths(tool.config, tool.secrets)
         for case in CASES:
             if case == CASES[2]:
                 tool.change()

@@ -47,6 +47,8 @@ V = _Values()
 # The ids of the rows this row follows, comma-separated: in a command line, it makes a new run of
 # any of them (a restart) re-run this row as an update.
 DEPENDENCY_IDS = Ref("dependency_ids")
+# The gate's option that carries them (gate_compute_host.sh only echoes it).
+AFTER = "--after"
 
 
 @dataclass(frozen=True)
@@ -160,7 +162,7 @@ TABLE = (
         CONTROLLER,
         create=(
             Run("gate_compute_host.sh", V.host_name, V.gate_timeout, V.gate_agent_args, "--address", V.address,
-                "--after", DEPENDENCY_IDS),
+                AFTER, DEPENDENCY_IDS),
         ),
         stdin=V.clouds_yaml,
         delete=(Run("decommission_compute_host.sh", "drain", V.host_name),),

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from components.compute_host import packages_command
+from components.config.stack import parse_stack_config
 from components.scripts import SCRIPTS_DIR
 from support.engine import ROOT
 from support.fleet import QUICK
@@ -56,7 +57,8 @@ def test_the_peer_runs_novalab_s_own_scripts_with_novalab_s_arguments(inventory)
     runs = host["novalab_steps"]["packages"]
     # The same command line novalab's packages step runs, rebuilt from what the peer runs.
     from components.scripts import script_command
-    novalab = packages_command(bench_peers_args(), "10.77.0.21")
+    cfg = parse_stack_config({**lab_stack(), **SECRETS}, SECRETS)
+    novalab = packages_command(ansible_peer.compute_host_args(cfg, 0), cfg.compute_hosts[0].address)
     assert " && ".join(script_command(r["script"], *r["args"]) for r in runs) == novalab
     scripts = inv["all"]["vars"]["novalab_scripts"]
     assert all((SCRIPTS_DIR / name).is_file() for name in scripts)
@@ -64,20 +66,6 @@ def test_the_peer_runs_novalab_s_own_scripts_with_novalab_s_arguments(inventory)
     gate = host["novalab_steps"]["gate"][0]
     assert gate["script"] == "gate_compute_host.sh" and "--after" not in gate["args"]
     assert host["novalab_network_steps"] == ["bridge"] and host["novalab_steps"]["bridge"][0]["script"] == "configure_ovs.sh"
-
-
-def bench_peers_args():
-    """The ComputeHostArgs novalab's program makes for the lab's compute-1 (its packages step needs
-    no secret)."""
-    from components.compute_host import ComputeHostArgs, SshAccess
-    from components.config.stack import parse_stack_config
-    cfg = parse_stack_config({**lab_stack(), **SECRETS}, SECRETS)
-    host = cfg.compute_hosts[0]
-    return ComputeHostArgs(
-        host_name=host.name, address=host.address, bridge_interface=host.bridge_interface, virt_type=host.virt_type,
-        controller_address=cfg.controller.address, services=cfg.services, network=cfg.network,
-        ssh=SshAccess("root", 22, ""), rabbit_password="", nova_password="",
-    )
 
 
 def ansible_host_vars(inventory_file, host: str) -> dict:
@@ -161,7 +149,7 @@ def test_both_tools_leave_the_same_files_and_the_peer_restarts_only_what_changed
     target = bench_peers.FleetTarget(1, QUICK)
     with target.fresh(fleet_workdir / "novalab"):
         tool = bench_peers.Novalab(target, fleet_workdir / "novalab")
-        paths = [p for p in bench_peers.managed_paths(tool.config, tool.secrets, fleet_workdir) if p.startswith("/etc/")]
+        paths = [p for p in ansible_peer.managed_paths(tool.config, tool.secrets) if p.startswith("/etc/")]
         tool.run(bench_peers.CASES[0])
         by_novalab = target.files(paths)
     assert len(paths) >= 4 and all(content is not None for content in by_novalab[target.hosts[0].name].values())

@@ -73,3 +73,12 @@ host_key() {  # the public host key, as Pulumi's hostKey wants it: "ssh-ed25519 
 }
 
 hosts_down() { stop_pidfiles "$LAB_RUN"/compute-*.pid; }
+
+# remove_hosts: the hosts stopped and their roots removed (their mounts went with their processes).
+remove_hosts() {
+  hosts_down
+  if grep -qF "$LAB_DIR/hosts" /proc/mounts; then
+    die "mounts under $LAB_DIR/hosts remain; not removing the host roots"
+  fi
+  rm -rf "$LAB_DIR/hosts"
+}

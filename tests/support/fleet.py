@@ -263,11 +263,11 @@ def _wait_for_sshd(machines: list[Machine], timeout: float = 60) -> None:
             time.sleep(0.05)
 
 
-def _start(machine: Machine, listen: tuple[str, ...] = ()) -> subprocess.Popen:
+def _start(machine: Machine, standins: Path, listen: tuple[str, ...] = ()) -> subprocess.Popen:
     with open(machine.directory / "init.log", "w") as log:
         return subprocess.Popen(
             ["ip", "netns", "exec", machine.netns, "unshare", "--mount", "--uts", "--pid", "--fork", "--kill-child",
-             "--mount-proc", str(machine.directory.parent / "standins" / "namespace_init.sh"), str(machine.directory),
+             "--mount-proc", str(standins / "namespace_init.sh"), str(machine.directory),
              machine.name, *listen],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
         )
@@ -332,10 +332,10 @@ def running_fleet(size: int, timings: Timings, directory: Path) -> Iterator[Flee
             # The VM-network NIC the bridge step puts into br100 (the tutorial's eth2): one end of
             # a veth pair (this kernel has no dummy interfaces), the other end unused.
             _run("ip", "-n", h.netns, "link", "add", "eth2", "type", "veth", "peer", "name", "vmnet")
-        controller.process = _start(controller, (CONTROLLER_ADDRESS, str(RABBIT_PORT)))
+        controller.process = _start(controller, standins, (CONTROLLER_ADDRESS, str(RABBIT_PORT)))
         fleet.started.append(controller.process)
         for h in hosts:
-            h.process = _start(h)
+            h.process = _start(h, standins)
             fleet.started.append(h.process)
         _wait_for_sshd(fleet.machines)
         yield fleet
