@@ -5,7 +5,7 @@
 #     namespace_init.sh DIR NAME [LISTEN_ADDRESS LISTEN_PORT]
 # In its own mount namespace the machine gets a private /etc (an overlay over the real one: what
 # novalab writes there lands in DIR/etc.upper), /run and /tmp, its own host name and process list,
-# and the users nova and neutron its files belong to; then its sshd takes over this process (PID 1
+# root's home, and the users nova and neutron its files belong to; then its sshd takes over this process (PID 1
 # of the namespace: when it dies, the kernel kills every process the machine started).
 # With LISTEN_ADDRESS and LISTEN_PORT, a port that accepts connections (the controller's RabbitMQ).
 set -euo pipefail
@@ -28,6 +28,16 @@ if ! grep -q '^nova:' /etc/passwd; then
   printf '%s\n' 'nova:x:64060:64060::/var/lib/nova:/usr/sbin/nologin' \
     'neutron:x:64061:64061::/var/lib/neutron:/usr/sbin/nologin' >> /etc/passwd
 fi
+# root's home as on a fresh Debian host (base-files' dot files), not this machine's /root: bash
+# reads ~/.bashrc in every SSH session, and a developer's (here pyenv's init, which takes a lock)
+# made the sessions of 60 machines wait on each other.
+home=/run/root-home
+mkdir -m 0700 "$home"
+cp /usr/share/base-files/dot.bashrc "$home/.bashrc"
+cp /usr/share/base-files/dot.profile "$home/.profile"
+awk -F: -v OFS=: -v home="$home" '$1 == "root" {$6 = home} {print}' /etc/passwd > /etc/passwd.new
+cat /etc/passwd.new > /etc/passwd
+rm /etc/passwd.new
 if [ "$#" -eq 4 ]; then
   /usr/bin/python3 "$here/port_listener.py" "$3" "$4" &
 fi
