@@ -43,7 +43,7 @@ source_key() {
   shift
   {
     printf '%s\n' "$@" "$(go env GOVERSION)"
-    (cd "$dir" && find . -type f \( -name '*.go' -o -name 'go.mod' -o -name 'go.sum' -o -name '*.sh' -o -name '*.json' -o -name '*.py' \) \
+    (cd "$dir" && find . -type f \( -name '*.go' -o -name 'go.mod' -o -name 'go.sum' -o -name '*.sh' -o -name '*.patch' -o -name '*.json' -o -name '*.py' \) \
       -not -name '*_test.go' -not -path '*/testdata/*' -not -path './tests/*' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
   } | sha256sum | cut -c1-16
 }
