@@ -90,8 +90,8 @@ class Up:
 
 
 class Profiler:
-    """--profile DIR: the CLI's own CPU profile (`--profiling`, read with `go tool pprof`) and py-spy
-    on the program (py-spy on PATH), per run."""
+    """--profile DIR: the CLI's own CPU profile (`--profiling`, read with `go tool pprof`), its event
+    log (when each step started and ended) and py-spy on the program (py-spy on PATH), per run."""
 
     def __init__(self, directory: Path):
         self.directory = directory
@@ -121,10 +121,14 @@ def up(pulumi: Pulumi, fleet: Fleet, log: Path, profiler: Optional[Profiler] = N
     argv = [str(pulumi.bin / "pulumi"), "up", "-s", pulumi.stack, "--yes", "--skip-preview",
             "--policy-pack", str(pulumi.project_dir / "policies")]
     name = f"{len(fleet.hosts)}-{log.stem}"
+    env = pulumi.env
     if profiler:
         argv += profiler.cli_args(name)
+        # Each step's start and end (the CLI offers --event-log only with PULUMI_DEBUG_COMMANDS).
+        argv += ["--event-log", str(profiler.directory / f"events-{name}.jsonl")]
+        env = {**env, "PULUMI_DEBUG_COMMANDS": "true"}
     before, load = fleet.sessions(), os.getloadavg()[0]
-    measured = run_measured(argv, env=pulumi.env, cwd=pulumi.project_dir, kind=process_kind, log=log,
+    measured = run_measured(argv, env=env, cwd=pulumi.project_dir, kind=process_kind, log=log,
                             on_start=profiler.attach(name) if profiler else lambda pid, kind: None)
     if profiler:
         profiler.wait()
