@@ -21,6 +21,7 @@ patched_packages=()
 shopt -s nullglob
 patches=("$here"/patches/*.patch)
 if [ "${#patches[@]}" -gt 0 ]; then
+  command -v patch >/dev/null || { echo "patch is missing: install it (Debian: apt-get install patch)" >&2; exit 1; }
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
   cp -r "$pkg" "$work/pkg"
