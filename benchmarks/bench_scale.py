@@ -201,7 +201,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("sizes", nargs="*", type=int, default=list(SIZES), help="numbers of hosts (default 1 10 30 60)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory of the last size (logs, state)")
-    parser.add_argument("--profile", type=Path, metavar="DIR", help="CPU profiles of the CLI and the program into DIR")
+    parser.add_argument("--profile", type=Path, metavar="DIR", help="CPU profiles of the CLI and the program, and the CLI's event log, into DIR")
     args = parser.parse_args(argv)
     if any(n < 1 for n in args.sizes):
         parser.error("sizes must be at least 1")

@@ -5,8 +5,8 @@
 #     namespace_init.sh DIR NAME [LISTEN_ADDRESS LISTEN_PORT]
 # In its own mount namespace the machine gets a private /etc (an overlay over the real one: what
 # novalab writes there lands in DIR/etc.upper), /run and /tmp, its own host name and process list,
-# root's home, and the users nova and neutron its files belong to; then its sshd takes over this process (PID 1
-# of the namespace: when it dies, the kernel kills every process the machine started).
+# root's home, and the users nova and neutron its files belong to; then its sshd takes over this
+# process (PID 1 of the namespace: when it dies, the kernel kills every process the machine started).
 # With LISTEN_ADDRESS and LISTEN_PORT, a port that accepts connections (the controller's RabbitMQ).
 set -euo pipefail
 
@@ -35,9 +35,7 @@ home=/run/root-home
 mkdir -m 0700 "$home"
 cp /usr/share/base-files/dot.bashrc "$home/.bashrc"
 cp /usr/share/base-files/dot.profile "$home/.profile"
-awk -F: -v OFS=: -v home="$home" '$1 == "root" {$6 = home} {print}' /etc/passwd > /etc/passwd.new
-cat /etc/passwd.new > /etc/passwd
-rm /etc/passwd.new
+sed -i "s|^\(root:[^:]*:[^:]*:[^:]*:[^:]*:\)[^:]*|\1$home|" /etc/passwd
 if [ "$#" -eq 4 ]; then
   /usr/bin/python3 "$here/port_listener.py" "$3" "$4" &
 fi
