@@ -23,7 +23,7 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 
 from reparent import when_reparented  # beside this file (sys.path[0] until the program's turn)
-from sdk_speedups import install_engine_log, settle  # beside this file too
+from sdk_speedups import install_engine_log, settle, tune_gc  # beside this file too
 
 ALREADY_REPORTED = 32
 MAX_PARALLEL = 256
@@ -128,6 +128,8 @@ def main(argv: list[str]) -> int:
     # engine's --parallel. Four threads per parallel operation, as Pulumi's own Python host allows.
     if args.parallel > 0:
         loop.set_default_executor(ThreadPoolExecutor(max_workers=executor_threads(args.parallel)))
+
+    tune_gc()  # last before the program: what is imported by now is frozen
 
     def run_then_settle():
         runpy.run_path(program, run_name="__main__")

@@ -20,7 +20,7 @@ from pulumi.runtime.proto import engine_pb2, engine_pb2_grpc, resource_pb2, reso
 HOST_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(HOST_DIR / "novalab_langhost"))
 
-from sdk_speedups import SWITCH, EngineLog  # noqa: E402
+from sdk_speedups import GC_THRESHOLDS, SWITCH, EngineLog  # noqa: E402
 
 RUNNER = HOST_DIR / "novalab_langhost" / "run_program.py"
 DEBUG, INFO, WARNING, ERROR = engine_pb2.DEBUG, engine_pb2.INFO, engine_pb2.WARNING, engine_pb2.ERROR
@@ -337,3 +337,24 @@ def test_when_the_sdk_does_the_waiting_its_debug_messages_block_again(tmp_path):
     # The late registrations come after main; one of their debug messages was held, and they waited.
     last_registration = max(i for i, e in enumerate(engine.events) if e == "registered")
     assert f"log {DEBUG}" in engine.events[:last_registration]
+
+
+GC_PROBE = """
+import gc
+import pulumi
+pulumi.export("gc", {"thresholds": list(gc.get_threshold()), "frozen": gc.get_freeze_count()})
+"""
+
+
+@pytest.mark.parametrize("speedups", ["on", "off"])
+def test_the_program_runs_with_the_tuned_collector_only_when_speedups_are_on(tmp_path, speedups):
+    (tmp_path / "__main__.py").write_text(GC_PROBE)
+    engine = StandInEngine()
+    run = run_against(engine, tmp_path, speedups)
+    assert run.returncode == 0, run.stderr
+    seen = next(o["outputs"] for o in engine.outputs if "pulumi:pulumi:Stack" in o["urn"])["gc"]
+    if speedups == "on":
+        assert seen["thresholds"] == list(GC_THRESHOLDS)
+        assert seen["frozen"] > 10_000  # the SDK, imported before the program, is left alone
+    else:
+        assert seen == {"thresholds": list(__import__("gc").get_threshold()), "frozen": 0}
