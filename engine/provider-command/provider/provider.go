@@ -27,7 +27,7 @@ func New() p.Provider {
 				"(novalab's implementation of pulumi-command).",
 		},
 		Resources: []infer.InferredResource{
-			infer.Resource(&remote.Command{}),
+			infer.Resource(remote.NewCommand(remote.NewPool())),
 			infer.Resource(&remote.CopyToRemote{}),
 			infer.Resource(&remote.CopyFile{}),
 			infer.Resource(&local.Command{}),

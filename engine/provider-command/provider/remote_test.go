@@ -587,3 +587,83 @@ func serveExec(conn net.Conn, cfg *ssh.ServerConfig, commands chan<- string) {
 		}
 	}
 }
+
+func TestCommandsOnOneHostShareOneLogin(t *testing.T) {
+	h := startHost(t)
+	f := newFixture(t)
+	runs := filepath.Join(t.TempDir(), "runs")
+	for _, name := range []string{"first", "second", "third"} {
+		f.mustCreate(remoteCommand, name, inputs(map[string]property.Value{
+			"connection": h.conn(nil),
+			"create":     str("echo " + name + " >> " + runs),
+		}))
+	}
+	if got := readString(t, runs); got != "first\nsecond\nthird\n" {
+		t.Errorf("the commands ran %q", got)
+	}
+	if n := h.Logins(); n != 1 {
+		t.Errorf("%d logins for three commands on one host, want 1", n)
+	}
+	// Other settings for the same host (here a different dial limit) are another connection.
+	f.mustCreate(remoteCommand, "other", inputs(map[string]property.Value{
+		"connection": h.conn(map[string]property.Value{"dialErrorLimit": property.New(3.0)}),
+		"create":     str("true"),
+	}))
+	if n := h.Logins(); n != 2 {
+		t.Errorf("%d logins after a command with other connection settings, want 2", n)
+	}
+}
+
+func TestCommandsBeyondTheServersSessionLimitGetAnotherConnection(t *testing.T) {
+	sshtest.RequireSSHD(t)
+	key := sshtest.NewKey(t, "")
+	s := sshtest.Start(t, sshtest.Options{ClientKey: key, MaxSessions: 1})
+	f := newFixture(t)
+	dir := t.TempDir()
+	errs := make(chan error, 3)
+	for _, name := range []string{"a", "b", "c"} {
+		go func() {
+			_, err := f.create(remoteCommand, name, inputs(map[string]property.Value{
+				"connection": connection(s, key, nil),
+				"create":     str("sleep 1; touch " + filepath.Join(dir, name)),
+			}))
+			errs <- err
+		}()
+	}
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Errorf("a command failed: %v", err)
+		}
+	}
+	for _, name := range []string{"a", "b", "c"} {
+		if !exists(filepath.Join(dir, name)) {
+			t.Errorf("command %s did not run", name)
+		}
+	}
+	if n := s.Logins(); n != 3 {
+		t.Errorf("%d logins for three commands at once on a server allowing one session per connection, want 3", n)
+	}
+}
+
+func TestAConnectionTheHostDroppedIsReplacedBeforeTheNextCommand(t *testing.T) {
+	h := startHost(t)
+	f := newFixture(t)
+	runs := filepath.Join(t.TempDir(), "runs")
+	// The first command's sshd process (its parent) is killed just after the command ends: the
+	// pooled connection is dead when the next command comes.
+	f.mustCreate(remoteCommand, "drops", inputs(map[string]property.Value{
+		"connection": h.conn(nil),
+		"create":     str("echo one >> " + runs + "; (sleep 0.3; kill -9 $PPID) </dev/null >/dev/null 2>&1 &"),
+	}))
+	time.Sleep(time.Second)
+	f.mustCreate(remoteCommand, "after", inputs(map[string]property.Value{
+		"connection": h.conn(nil),
+		"create":     str("echo two >> " + runs),
+	}))
+	if got := readString(t, runs); got != "one\ntwo\n" {
+		t.Errorf("the commands ran %q, want each once", got)
+	}
+	if n := h.Logins(); n != 2 {
+		t.Errorf("%d logins, want 2 (the dropped connection replaced once)", n)
+	}
+}

@@ -16,7 +16,12 @@ import (
 
 // Command runs a shell command on a host over SSH at create, update and delete
 // (command:remote:Command).
-type Command struct{}
+type Command struct {
+	connections *Pool // nil: a connection of its own for every command
+}
+
+// NewCommand returns the resource, running its commands over the pool's connections.
+func NewCommand(connections *Pool) *Command { return &Command{connections: connections} }
 
 // Annotate documents the resource.
 func (c *Command) Annotate(a infer.Annotator) {
@@ -67,51 +72,51 @@ var (
 
 // Create runs `create`. A failure returns no ID, so the engine records nothing and the next
 // `up` tries again.
-func (*Command) Create(ctx context.Context, req infer.CreateRequest[CommandInputs]) (infer.CreateResponse[CommandOutputs], error) {
+func (c *Command) Create(ctx context.Context, req infer.CreateRequest[CommandInputs]) (infer.CreateResponse[CommandOutputs], error) {
 	state := CommandOutputs{CommandInputs: req.Inputs}
 	id, err := resource.NewUniqueHex(req.Name, 8, 0)
 	if err != nil || req.DryRun || req.Inputs.Create == nil {
 		return infer.CreateResponse[CommandOutputs]{ID: id, Output: state}, err
 	}
-	if err := state.run(ctx, *req.Inputs.Create); err != nil {
+	if err := state.run(ctx, c.connections, *req.Inputs.Create); err != nil {
 		return infer.CreateResponse[CommandOutputs]{}, err
 	}
 	return infer.CreateResponse[CommandOutputs]{ID: id, Output: state}, nil
 }
 
 // Update runs `update`, else `create`, for any change but `triggers` (those replace).
-func (*Command) Update(ctx context.Context, req infer.UpdateRequest[CommandInputs, CommandOutputs]) (infer.UpdateResponse[CommandOutputs], error) {
+func (c *Command) Update(ctx context.Context, req infer.UpdateRequest[CommandInputs, CommandOutputs]) (infer.UpdateResponse[CommandOutputs], error) {
 	state := CommandOutputs{CommandInputs: req.Inputs, Stdout: req.State.Stdout, Stderr: req.State.Stderr}
 	cmd := req.Inputs.UpdateCommand()
 	if req.DryRun || cmd == nil {
 		return infer.UpdateResponse[CommandOutputs]{Output: state}, nil
 	}
-	err := state.run(ctx, *cmd)
+	err := state.run(ctx, c.connections, *cmd)
 	return infer.UpdateResponse[CommandOutputs]{Output: state}, err
 }
 
 // Delete runs `delete` with the last run's output in its environment.
-func (*Command) Delete(ctx context.Context, req infer.DeleteRequest[CommandOutputs]) (infer.DeleteResponse, error) {
+func (c *Command) Delete(ctx context.Context, req infer.DeleteRequest[CommandOutputs]) (infer.DeleteResponse, error) {
 	state := req.State
 	if state.Delete == nil {
 		return infer.DeleteResponse{}, nil
 	}
-	return infer.DeleteResponse{}, state.run(ctx, *state.Delete)
+	return infer.DeleteResponse{}, state.run(ctx, c.connections, *state.Delete)
 }
 
-// run executes cmd in one SSH session and, on success, records its output in c.
-func (c *CommandOutputs) run(ctx context.Context, cmd string) error {
+// run executes cmd in one SSH session, on a connection from the pool, and, on success,
+// records its output in c.
+func (c *CommandOutputs) run(ctx context.Context, connections *Pool, cmd string) error {
 	if c.Connection == nil {
 		return fmt.Errorf("connection is required")
 	}
-	client, err := c.Connection.Dial(ctx)
+	if connections == nil {
+		connections = NewPool()
+		defer connections.Close()
+	}
+	session, err := connections.Session(ctx, c.Connection)
 	if err != nil {
 		return err
-	}
-	defer client.Close()
-	session, err := client.NewSession()
-	if err != nil {
-		return fmt.Errorf("opening a session on %s: %w", c.Connection.address(), err)
 	}
 	defer session.Close()
 
@@ -141,8 +146,9 @@ func (c *CommandOutputs) run(ctx context.Context, cmd string) error {
 	capture := output.NewCapture(ctx, logStdout, logStderr)
 	session.Stdout = capture.Stdout()
 	session.Stderr = capture.Stderr()
-	// A cancelled operation (Ctrl-C, engine timeout) ends the session instead of waiting.
-	stop := context.AfterFunc(ctx, func() { _ = client.Close() })
+	// A cancelled operation (Ctrl-C, engine timeout) ends the connection instead of waiting:
+	// closing the session alone waits for an answer from a host that may give none.
+	stop := context.AfterFunc(ctx, session.Abandon)
 	err = session.Run(cmd)
 	stop()
 	capture.Finish()

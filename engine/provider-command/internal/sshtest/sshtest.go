@@ -30,6 +30,8 @@ type Server struct {
 type Options struct {
 	ClientKey Key    // the key allowed to log in (as root)
 	LogLevel  string // default VERBOSE (one "Accepted publickey" line per login)
+	// MaxSessions is sshd's limit of sessions per connection; 0 leaves sshd's default (10).
+	MaxSessions int
 }
 
 // Key is a client key pair.
@@ -97,6 +99,9 @@ AllowTcpForwarding yes
 Subsystem sftp internal-sftp
 LogLevel %s
 `, s.Host, s.Port, hostKeyPath, authorized, level)
+	if opts.MaxSessions > 0 {
+		config += fmt.Sprintf("MaxSessions %d\n", opts.MaxSessions)
+	}
 	cfgPath := filepath.Join(dir, "sshd_config")
 	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
