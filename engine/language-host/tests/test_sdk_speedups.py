@@ -200,6 +200,9 @@ class StandInEngine(resource_pb2_grpc.ResourceMonitorServicer, engine_pb2_grpc.E
     def GetDeploymentInfo(self, request, context):  # noqa: N802
         context.abort(grpc.StatusCode.UNIMPLEMENTED, "not in this stand-in")
 
+    def stack_outputs(self) -> dict:
+        return next(o["outputs"] for o in self.outputs if "pulumi:pulumi:Stack" in o["urn"])
+
     def RegisterResourceOutputs(self, request, context):  # noqa: N802
         with self.lock:
             self.outputs.append({"urn": request.urn, "outputs": MessageToDict(request.outputs)})
@@ -260,7 +263,7 @@ def test_the_engine_receives_the_same_resources_outputs_and_logs_with_and_withou
     assert len([r for r in on.registered if r["custom"]]) == 60
     assert canonical(on.registered) == canonical(off.registered)
     assert canonical(on.outputs) == canonical(off.outputs)
-    stack = next(o["outputs"] for o in on.outputs if "pulumi:pulumi:Stack" in o["urn"])
+    stack = on.stack_outputs()
     assert stack["lastLabel"] == "PAIR-29-RIGHT"
     # The tokens stay secrets in the outputs the engine gets.
     sig_key, secret = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
@@ -319,7 +322,7 @@ def test_a_program_whose_outputs_wait_for_its_async_main_completes(tmp_path, spe
     run = run_against(engine, tmp_path, speedups)
     assert run.returncode == 0, run.stderr
     assert [r["inputs"] for r in engine.registered if r["name"] == "thing"] == [{"size": 3}]
-    stack = next(o["outputs"] for o in engine.outputs if "pulumi:pulumi:Stack" in o["urn"])
+    stack = engine.stack_outputs()
     assert stack == {"size": "thing", "fromMain": "yes"}
 
 
@@ -352,7 +355,7 @@ def test_the_program_runs_with_the_tuned_collector_only_when_speedups_are_on(tmp
     engine = StandInEngine()
     run = run_against(engine, tmp_path, speedups)
     assert run.returncode == 0, run.stderr
-    seen = next(o["outputs"] for o in engine.outputs if "pulumi:pulumi:Stack" in o["urn"])["gc"]
+    seen = engine.stack_outputs()["gc"]
     if speedups == "on":
         assert seen["thresholds"] == list(GC_THRESHOLDS)
         assert seen["frozen"] > 10_000  # the SDK, imported before the program, is left alone
