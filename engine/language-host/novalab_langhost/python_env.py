@@ -7,6 +7,7 @@ one, the `python3` on PATH runs the program (PULUMI_PYTHON_CMD overrides it, as 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -19,6 +20,9 @@ from typing import Any, Mapping, Optional
 HERE = Path(__file__).resolve().parent
 INSPECT_SCRIPT = HERE / "inspect_env.py"
 RUN_SCRIPT = HERE / "run_program.py"
+# inspect's last answer, in the virtualenv it describes (it goes with it): the CLI asks for the
+# required plugins twice per preview or update, and each answer costs an interpreter start.
+CACHE_FILE = ".novalab-inspect.json"
 
 
 class EnvError(Exception):
@@ -81,7 +85,47 @@ def resolve(root_directory: str, options: Mapping[str, Any], base_env: Mapping[s
 
 
 def inspect(env: PythonEnv, timeout: float = 60) -> dict[str, Any]:
-    """Distributions and resource plugins of the environment (asks its own interpreter)."""
+    """Distributions and resource plugins of the environment (asks its own interpreter), from the
+    virtualenv's cache while nothing was installed or removed there since."""
+    key = _fingerprint(env)
+    cache = env.virtualenv / CACHE_FILE if key and env.virtualenv else None
+    if cache is not None:
+        try:
+            cached = json.loads(cache.read_text())
+            if cached.get("key") == key:
+                return cached["answer"]
+        except (OSError, ValueError, KeyError, AttributeError):
+            pass  # no cache yet, or one from another version: ask the interpreter
+    answer = _ask(env, timeout)
+    if cache is not None:
+        try:
+            partial = cache.with_name(f"{cache.name}.{os.getpid()}")
+            partial.write_text(json.dumps({"key": key, "answer": answer}))
+            os.replace(partial, cache)
+        except OSError:
+            pass  # a read-only virtualenv: asked again next time
+    return answer
+
+
+def _fingerprint(env: PythonEnv) -> Optional[str]:
+    """What inspect's answer depends on: the interpreter, the inspecting script, and each
+    site-packages directory of the virtualenv, whose modification time changes whenever pip
+    installs, upgrades or removes a distribution (it adds or removes the .dist-info directory).
+    Not watched: the source tree of an editable install. None without a virtualenv: a system
+    Python's site directories are not known here."""
+    if env.virtualenv is None:
+        return None
+    sites = sorted(env.virtualenv.glob("lib*/python*/site-packages"))
+    if not sites:
+        return None
+    digest = hashlib.sha256(INSPECT_SCRIPT.read_bytes())
+    for path in (Path(os.path.realpath(env.python)), *sites):
+        st = path.stat()
+        digest.update(f"\n{path}:{st.st_ino}:{st.st_mtime_ns}".encode())
+    return digest.hexdigest()
+
+
+def _ask(env: PythonEnv, timeout: float) -> dict[str, Any]:
     proc = subprocess.run(
         [env.python, "-I", str(INSPECT_SCRIPT)],
         capture_output=True,

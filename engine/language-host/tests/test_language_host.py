@@ -32,19 +32,24 @@ def fake_provider_env(root: Path, plugins: dict[str, dict]) -> Path:
     """A real virtualenv (no pip) holding fake provider SDKs, each with a pulumi-plugin.json."""
     env_dir = root / "venv"
     venv.EnvBuilder(with_pip=False).create(env_dir)
-    site = next((env_dir / "lib").glob("python3*/site-packages"))
     for dist, plugin in plugins.items():
-        module = dist.replace("-", "_")
-        (site / module).mkdir()
-        (site / module / "__init__.py").write_text("")
-        (site / module / "pulumi-plugin.json").write_text(json.dumps(plugin))
-        info = site / f"{module}-1.0.0.dist-info"
-        info.mkdir()
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0.0\nRequires-Dist: grpcio\n")
-        (info / "RECORD").write_text(
-            f"{module}/__init__.py,,\n{module}/pulumi-plugin.json,,\n{info.name}/METADATA,,\n{info.name}/RECORD,,\n"
-        )
+        fake_provider_env_add(env_dir, dist, plugin)
     return env_dir
+
+
+def fake_provider_env_add(env_dir: Path, dist: str, plugin: dict) -> None:
+    """Installs one fake provider SDK into the virtualenv, as pip would lay it out."""
+    site = next((env_dir / "lib").glob("python3*/site-packages"))
+    module = dist.replace("-", "_")
+    (site / module).mkdir()
+    (site / module / "__init__.py").write_text("")
+    (site / module / "pulumi-plugin.json").write_text(json.dumps(plugin))
+    info = site / f"{module}-1.0.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0.0\nRequires-Dist: grpcio\n")
+    (info / "RECORD").write_text(
+        f"{module}/__init__.py,,\n{module}/pulumi-plugin.json,,\n{info.name}/METADATA,,\n{info.name}/RECORD,,\n"
+    )
 
 
 # --- pure parts ---------------------------------------------------------------------------------
@@ -102,6 +107,21 @@ def test_inspect_finds_exactly_the_resource_plugins_installed(tmp_path):
     assert [(p["name"], p["version"]) for p in found["plugins"]] == [("fakecloud", "4.5.6")]
     names = {d["name"] for d in found["distributions"]}
     assert {"pulumi-fakecloud", "pulumi-notaprovider"} <= names
+
+
+def test_inspect_asks_the_interpreter_again_only_once_something_was_installed(tmp_path, monkeypatch):
+    env_dir = fake_provider_env(tmp_path, {"pulumi-fakecloud": {"resource": True, "name": "fakecloud", "version": "4.5.6"}})
+    env = python_env.resolve(str(tmp_path), {"virtualenv": str(env_dir)})
+    asked = []
+    ask = python_env._ask
+    monkeypatch.setattr(python_env, "_ask", lambda *a: asked.append(1) or ask(*a))
+    first = python_env.inspect(env)
+    assert python_env.inspect(env) == first and len(asked) == 1  # the second answer is the cached one
+    time.sleep(0.01)  # a later modification time for the site directory, whatever its resolution
+    fake_provider_env_add(env_dir, "pulumi-othercloud", {"resource": True, "name": "othercloud", "version": "1.2.3"})
+    found = python_env.inspect(env)
+    assert len(asked) == 2
+    assert sorted((p["name"], p["version"]) for p in found["plugins"]) == [("fakecloud", "4.5.6"), ("othercloud", "1.2.3")]
 
 
 def test_top_level_leaves_out_what_other_distributions_require():
