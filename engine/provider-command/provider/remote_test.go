@@ -648,14 +648,21 @@ func TestCommandsBeyondTheServersSessionLimitGetAnotherConnection(t *testing.T) 
 func TestAConnectionTheHostDroppedIsReplacedBeforeTheNextCommand(t *testing.T) {
 	h := startHost(t)
 	f := newFixture(t)
-	runs := filepath.Join(t.TempDir(), "runs")
+	dir := t.TempDir()
+	runs, sshdPid := filepath.Join(dir, "runs"), filepath.Join(dir, "sshd.pid")
 	// The first command's sshd process (its parent) is killed just after the command ends: the
 	// pooled connection is dead when the next command comes.
 	f.mustCreate(remoteCommand, "drops", inputs(map[string]property.Value{
 		"connection": h.conn(nil),
-		"create":     str("echo one >> " + runs + "; (sleep 0.3; kill -9 $PPID) </dev/null >/dev/null 2>&1 &"),
+		"create": str("echo one >> " + runs + "; echo $PPID > " + sshdPid +
+			"; (sleep 0.3; kill -9 $PPID) </dev/null >/dev/null 2>&1 &"),
 	}))
-	time.Sleep(time.Second)
+	killed := "/proc/" + strings.TrimSpace(readString(t, sshdPid))
+	for deadline := time.Now().Add(10 * time.Second); exists(killed); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the first command's sshd (%s) is still running", killed)
+		}
+	}
 	f.mustCreate(remoteCommand, "after", inputs(map[string]property.Value{
 		"connection": h.conn(nil),
 		"create":     str("echo two >> " + runs),
