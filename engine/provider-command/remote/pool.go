@@ -101,24 +101,27 @@ func (p *Pool) Session(ctx context.Context, c *Connection) (*Session, error) {
 			return &Session{Session: session, pool: p, key: key, conn: conn}, nil
 		}
 		var refused *ssh.OpenChannelError
+		isRefused := errors.As(err, &refused)
 		p.mu.Lock()
 		conn.sessions--
-		if errors.As(err, &refused) && conn.sessions > 0 {
+		atLimit := isRefused && conn.sessions > 0
+		if atLimit {
 			// The server's limit of sessions per connection: this one stays for the others.
 			conn.limit = conn.sessions
-			p.mu.Unlock()
-			continue
 		}
 		p.mu.Unlock()
-		if fresh || errors.As(err, &refused) {
-			if !errors.As(err, &refused) {
-				p.drop(key, conn)
-			}
+		switch {
+		case atLimit:
+			continue
+		case isRefused: // refused with no other session open: not a limit, the server says no
+			return nil, fmt.Errorf("opening a session on %s: %w", c.address(), err)
+		}
+		p.drop(key, conn)
+		if fresh { // a connection just made that cannot open a session: dialing again won't help
 			return nil, fmt.Errorf("opening a session on %s: %w", c.address(), err)
 		}
 		// The connection is gone (the host rebooted, or stopped answering): no command started
 		// on it, so a new connection is safe.
-		p.drop(key, conn)
 	}
 }
 
