@@ -17,7 +17,7 @@ import (
 // Command runs a shell command on a host over SSH at create, update and delete
 // (command:remote:Command).
 type Command struct {
-	connections *Pool // nil: a connection of its own for every command
+	connections *Pool
 }
 
 // NewCommand returns the resource, running its commands over the pool's connections.
@@ -109,10 +109,6 @@ func (c *Command) Delete(ctx context.Context, req infer.DeleteRequest[CommandOut
 func (c *CommandOutputs) run(ctx context.Context, connections *Pool, cmd string) error {
 	if c.Connection == nil {
 		return fmt.Errorf("connection is required")
-	}
-	if connections == nil {
-		connections = NewPool()
-		defer connections.Close()
 	}
 	session, err := connections.Session(ctx, c.Connection)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -40,6 +41,7 @@ type hostConns struct {
 }
 
 type sharedConn struct {
+	host     *hostConns // the pool entry it belongs to
 	client   *Client
 	sessions int // open now
 	limit    int // sessions the server allows at once; 0 until it refused one
@@ -49,7 +51,6 @@ type sharedConn struct {
 type Session struct {
 	*ssh.Session
 	pool *Pool
-	key  string
 	conn *sharedConn
 	once sync.Once
 }
@@ -67,7 +68,7 @@ func (s *Session) Close() {
 // Abandon ends the session's connection (a cancelled command whose session would not close)
 // and forgets it, so that no later command uses it.
 func (s *Session) Abandon() {
-	s.pool.drop(s.key, s.conn)
+	s.pool.drop(s.conn)
 }
 
 // Session opens a session to c's host, on a connection the pool already has when one has room,
@@ -98,7 +99,7 @@ func (p *Pool) Session(ctx context.Context, c *Connection) (*Session, error) {
 		}
 		session, err := openSession(conn.client, c.perDialTimeout())
 		if err == nil {
-			return &Session{Session: session, pool: p, key: key, conn: conn}, nil
+			return &Session{Session: session, pool: p, conn: conn}, nil
 		}
 		var refused *ssh.OpenChannelError
 		isRefused := errors.As(err, &refused)
@@ -116,7 +117,7 @@ func (p *Pool) Session(ctx context.Context, c *Connection) (*Session, error) {
 		case isRefused: // refused with no other session open: not a limit, the server says no
 			return nil, fmt.Errorf("opening a session on %s: %w", c.address(), err)
 		}
-		p.drop(key, conn)
+		p.drop(conn)
 		if fresh { // a connection just made that cannot open a session: dialing again won't help
 			return nil, fmt.Errorf("opening a session on %s: %w", c.address(), err)
 		}
@@ -151,37 +152,19 @@ func (p *Pool) dial(ctx context.Context, c *Connection, host *hostConns) (conn *
 	if err != nil {
 		return nil, false, err
 	}
-	conn = &sharedConn{client: client, sessions: 1}
+	conn = &sharedConn{host: host, client: client, sessions: 1}
 	p.mu.Lock()
 	host.conns = append(host.conns, conn)
 	p.mu.Unlock()
 	return conn, true, nil
 }
 
-func (p *Pool) drop(key string, conn *sharedConn) {
+// drop closes the connection and forgets it.
+func (p *Pool) drop(conn *sharedConn) {
 	p.mu.Lock()
-	if host := p.hosts[key]; host != nil {
-		for i, c := range host.conns {
-			if c == conn {
-				host.conns = append(host.conns[:i], host.conns[i+1:]...)
-				break
-			}
-		}
-	}
+	conn.host.conns = slices.DeleteFunc(conn.host.conns, func(c *sharedConn) bool { return c == conn })
 	p.mu.Unlock()
 	_ = conn.client.Close()
-}
-
-// Close closes every connection (the provider is shutting down).
-func (p *Pool) Close() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, host := range p.hosts {
-		for _, conn := range host.conns {
-			_ = conn.client.Close()
-		}
-		host.conns = nil
-	}
 }
 
 // openSession opens a session, giving up after timeout (0: none): a connection whose host
