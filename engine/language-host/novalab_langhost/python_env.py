@@ -88,7 +88,7 @@ def inspect(env: PythonEnv, timeout: float = 60) -> dict[str, Any]:
     """Distributions and resource plugins of the environment (asks its own interpreter), from the
     virtualenv's cache while nothing was installed or removed there since."""
     key = _fingerprint(env)
-    cache = env.virtualenv / CACHE_FILE if key and env.virtualenv else None
+    cache = env.virtualenv / CACHE_FILE if key else None  # a key means a virtualenv
     if cache is not None:
         try:
             cached = json.loads(cache.read_text())

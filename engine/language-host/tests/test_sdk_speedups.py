@@ -3,6 +3,7 @@ engine exactly what it sends without them, and its debug logs no longer hold up 
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -241,6 +242,16 @@ def run_against(engine: StandInEngine, program_dir: Path, speedups: str) -> subp
         server.stop(None)
 
 
+def run_source(directory: Path, source: str, speedups: str, engine: "StandInEngine | None" = None) -> StandInEngine:
+    """SOURCE run as the program's __main__.py against ENGINE (a plain stand-in by default); the
+    run must succeed. Returns the engine, with what it recorded."""
+    (directory / "__main__.py").write_text(source)
+    engine = engine or StandInEngine()
+    run = run_against(engine, directory, speedups)
+    assert run.returncode == 0, run.stderr
+    return engine
+
+
 def write_program(directory: Path, pairs: int, fail: bool = False) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "__main__.py").write_text(f"PAIRS = {pairs}\nFAIL = {fail}\n" + PROGRAM)
@@ -317,10 +328,7 @@ pulumi.run(main)
 
 @pytest.mark.parametrize("speedups", ["on", "off"])
 def test_a_program_whose_outputs_wait_for_its_async_main_completes(tmp_path, speedups):
-    (tmp_path / "__main__.py").write_text(ASYNC_MAIN)
-    engine = StandInEngine()
-    run = run_against(engine, tmp_path, speedups)
-    assert run.returncode == 0, run.stderr
+    engine = run_source(tmp_path, ASYNC_MAIN, speedups)
     assert [r["inputs"] for r in engine.registered if r["name"] == "thing"] == [{"size": 3}]
     stack = engine.stack_outputs()
     assert stack == {"size": "thing", "fromMain": "yes"}
@@ -329,14 +337,12 @@ def test_a_program_whose_outputs_wait_for_its_async_main_completes(tmp_path, spe
 def test_when_the_sdk_does_the_waiting_its_debug_messages_block_again(tmp_path):
     """With pulumi.run(main) settle leaves the outputs to the SDK's wait, which turns once per
     completion: there the SDK sends its debug messages itself again, each waiting for the engine."""
-    (tmp_path / "__main__.py").write_text(ASYNC_MAIN.replace(
+    source = ASYNC_MAIN.replace(
         'thing = pulumi.CustomResource("test:index:Thing", "thing", {"size": pulumi.Output.from_input(ready)})',
         'thing = pulumi.CustomResource("test:index:Thing", "thing", {"size": pulumi.Output.from_input(ready)})\n'
         'late = thing.id.apply(lambda i: [pulumi.CustomResource("test:index:Thing", f"late-{n}", {}) for n in range(3)])',
-    ))
-    engine = StandInEngine(expected=4, hold_debug=True, hold_seconds=3)
-    run = run_against(engine, tmp_path, "on")
-    assert run.returncode == 0, run.stderr
+    )
+    engine = run_source(tmp_path, source, "on", StandInEngine(expected=4, hold_debug=True, hold_seconds=3))
     # The late registrations come after main; one of their debug messages was held, and they waited.
     last_registration = max(i for i, e in enumerate(engine.events) if e == "registered")
     assert f"log {DEBUG}" in engine.events[:last_registration]
@@ -351,13 +357,9 @@ pulumi.export("gc", {"thresholds": list(gc.get_threshold()), "frozen": gc.get_fr
 
 @pytest.mark.parametrize("speedups", ["on", "off"])
 def test_the_program_runs_with_the_tuned_collector_only_when_speedups_are_on(tmp_path, speedups):
-    (tmp_path / "__main__.py").write_text(GC_PROBE)
-    engine = StandInEngine()
-    run = run_against(engine, tmp_path, speedups)
-    assert run.returncode == 0, run.stderr
-    seen = engine.stack_outputs()["gc"]
+    seen = run_source(tmp_path, GC_PROBE, speedups).stack_outputs()["gc"]
     if speedups == "on":
         assert seen["thresholds"] == list(GC_THRESHOLDS)
         assert seen["frozen"] > 10_000  # the SDK, imported before the program, is left alone
     else:
-        assert seen == {"thresholds": list(__import__("gc").get_threshold()), "frozen": 0}
+        assert seen == {"thresholds": list(gc.get_threshold()), "frozen": 0}
