@@ -36,16 +36,27 @@ def test_the_lab_stacks_config_file_is_added_where_pulumi_takes_one(tmp_path):
     assert lab_config_args("up", "-s", "lab", state=str(tmp_path / "nowhere")) == []  # no lab config yet
 
 
-def engine_parallel(**env: str) -> str:
-    """PULUMI_PARALLEL after the script's engine_defaults (with a backend and passphrase given, so it
-    touches nothing)."""
-    script = f'source <(sed -n "/^engine_defaults() {{/,/^}}/p" {ROOT / "novalab"}); engine_defaults; echo "$PULUMI_PARALLEL"'
-    base = {k: v for k, v in os.environ.items() if k != "PULUMI_PARALLEL"}
+def engine_default(name: str, **env: str) -> str:
+    """NAME after the script's engine_defaults (with a backend and passphrase given, so it touches
+    nothing)."""
+    script = f'source <(sed -n "/^engine_defaults() {{/,/^}}/p" {ROOT / "novalab"}); engine_defaults; echo "${name}"'
+    base = {k: v for k, v in os.environ.items() if k != name}
     base.update(PULUMI_BACKEND_URL="file:///nonexistent", PULUMI_CONFIG_PASSPHRASE="x", **env)
     return subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True, env=base).stdout.strip()
+
+
+def engine_parallel(**env: str) -> str:
+    return engine_default("PULUMI_PARALLEL", **env)
 
 
 def test_the_engine_runs_every_hosts_steps_at_once_unless_told_otherwise():
     # The CLI's own default (4 x cores) ran the steps of two hosts at a time on 2 cores.
     assert int(engine_parallel()) >= 128
     assert engine_parallel(PULUMI_PARALLEL="4") == "4"
+
+
+def test_the_clis_automatic_log_is_off_unless_asked_for():
+    # It logged every verbose engine message of every command to ~/.pulumi/logs (up to 500 MB).
+    assert engine_default("PULUMI_DISABLE_AUTOMATIC_LOGS") == "true"
+    assert engine_default("PULUMI_DISABLE_AUTOMATIC_LOGS", PULUMI_DISABLE_AUTOMATIC_LOGS="false") == "false"
+
