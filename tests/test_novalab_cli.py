@@ -60,3 +60,16 @@ def test_the_clis_automatic_log_is_off_unless_asked_for():
     assert engine_default("PULUMI_DISABLE_AUTOMATIC_LOGS") == "true"
     assert engine_default("PULUMI_DISABLE_AUTOMATIC_LOGS", PULUMI_DISABLE_AUTOMATIC_LOGS="false") == "false"
 
+
+def sdk_debug_logs(*args: str) -> str:
+    script = (f'source <(sed -n "/^sdk_debug_if_asked() {{/,/^}}/p" {ROOT / "novalab"}); '
+              'sdk_debug_if_asked "$@"; echo "${NOVALAB_SDK_DEBUG_LOGS:-unset}"')
+    env = {k: v for k, v in os.environ.items() if k != "NOVALAB_SDK_DEBUG_LOGS"}
+    return subprocess.run(["bash", "-c", script, "x", *args], capture_output=True, text=True, check=True,
+                          env=env).stdout.strip()
+
+
+def test_debug_output_includes_the_sdks_own_debug_lines():
+    assert sdk_debug_logs("lab", "--debug") == "on"
+    assert sdk_debug_logs("up", "-s", "lab", "-d") == "on"
+    assert sdk_debug_logs("lab", "--diff") == "unset"

@@ -21,7 +21,7 @@ from pulumi.runtime.proto import engine_pb2, engine_pb2_grpc, resource_pb2, reso
 HOST_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(HOST_DIR / "novalab_langhost"))
 
-from sdk_speedups import GC_THRESHOLDS, SWITCH, EngineLog  # noqa: E402
+from sdk_speedups import GC_THRESHOLDS, SDK_DEBUG_SWITCH, SWITCH, EngineLog  # noqa: E402
 
 RUNNER = HOST_DIR / "novalab_langhost" / "run_program.py"
 DEBUG, INFO, WARNING, ERROR = engine_pb2.DEBUG, engine_pb2.INFO, engine_pb2.WARNING, engine_pb2.ERROR
@@ -135,6 +135,7 @@ import pulumi
 class Pair(pulumi.ComponentResource):
     def __init__(self, name, size, after, opts=None):
         super().__init__("test:index:Pair", name, None, opts)
+        pulumi.log.debug(f"declaring {name}")
         token = pulumi.Output.secret(f"token-{name}")
         self.left = pulumi.CustomResource("test:index:Thing", f"{name}-left", {"size": size, "token": token},
                                           pulumi.ResourceOptions(parent=self, depends_on=after))
@@ -226,7 +227,8 @@ class StandInEngine(resource_pb2_grpc.ResourceMonitorServicer, engine_pb2_grpc.E
         return engine_pb2.SetRootResourceResponse()
 
 
-def run_against(engine: StandInEngine, program_dir: Path, speedups: str) -> subprocess.CompletedProcess:
+def run_against(engine: StandInEngine, program_dir: Path, speedups: str,
+                env: "dict[str, str] | None" = None) -> subprocess.CompletedProcess:
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=64))
     resource_pb2_grpc.add_ResourceMonitorServicer_to_server(engine, server)
     engine_pb2_grpc.add_EngineServicer_to_server(engine, server)
@@ -236,7 +238,7 @@ def run_against(engine: StandInEngine, program_dir: Path, speedups: str) -> subp
         return subprocess.run(
             [sys.executable, str(RUNNER), "--monitor", address, "--engine", address, "--project", "p", "--stack", "s",
              "--parallel", "8", str(program_dir)],
-            capture_output=True, text=True, timeout=300, env={**os.environ, SWITCH: speedups},
+            capture_output=True, text=True, timeout=300, env={**os.environ, SWITCH: speedups, **(env or {})},
         )
     finally:
         server.stop(None)
@@ -280,10 +282,26 @@ def test_the_engine_receives_the_same_resources_outputs_and_logs_with_and_withou
     sig_key, secret = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
     assert [s[sig_key] for s in stack["summaries"]] == [secret] * 30
     assert stack["summaries"][29]["value"] == "pair-29-left|pair-29-right|token-pair-29"
+    # The program's own debug messages arrive; of the SDK's own lines only those with the speedups
+    # off, or with NOVALAB_SDK_DEBUG_LOGS=on.
+    own = {(DEBUG, f"declaring pair-{i}", "") for i in range(30)}
+    assert own <= set(on.logs) and own <= set(off.logs)
+    assert set(on.logs) == own
+    assert any(message.startswith("registering resource: ") for _, message, _ in off.logs)
+
+
+def test_with_sdk_debug_logs_on_the_engine_gets_every_message_it_gets_without_speedups(tmp_path):
+    program = write_program(tmp_path / "program", pairs=5)
+    seen = {}
+    for speedups, sdk_debug in (("on", "on"), ("off", "off")):
+        engine = StandInEngine()
+        run = run_against(engine, program, speedups, {SDK_DEBUG_SWITCH: sdk_debug})
+        assert run.returncode == 0, run.stderr
+        seen[speedups] = engine
     # Every distinct message arrives (the SDK's own bookkeeping lines may repeat a different number
     # of times, as its wait loop turns).
-    assert set(on.logs) == set(off.logs)
-    assert any("pair-29-right" in message for _, message, _ in on.logs)
+    assert set(seen["on"].logs) == set(seen["off"].logs)
+    assert any(m.startswith("registering resource: ") for _, m, _ in seen["on"].logs)
 
 
 def test_a_failing_output_fails_the_run_with_the_same_error(tmp_path):
