@@ -6,7 +6,8 @@ opens no SSH session and calls no cloud API. Goal: the engine's preview within 2
 
 Each repetition runs, back to back: the preview as `./novalab preview` runs it, the same with the
 language host's SDK speedups off (NOVALAB_SDK_SPEEDUPS=off, engine/language-host/novalab_langhost/
-sdk_speedups.py), the same with the CLI's default checkpoints, and the mocks run. Ratios are taken
+sdk_speedups.py), the same with the CLI's defaults (its checkpoints and its automatic log in
+~/.pulumi/logs, which ./novalab turns off), and the mocks run. Ratios are taken
 within a repetition; the table shows medians and [min-max] over the repetitions. The CPU ratio
 (all processes of the preview against the mocks process) shows the work the engine adds; a busy
 machine moves it far less than the wall clock.
@@ -71,10 +72,12 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def timed_preview(pulumi, checkpoints: bool = False, speedups: bool = True) -> tuple[float, float]:
-    """Seconds and CPU seconds of `pulumi preview`; without checkpoints as ./novalab preview runs it."""
+def timed_preview(pulumi, cli_defaults: bool = False, speedups: bool = True) -> tuple[float, float]:
+    """Seconds and CPU seconds of `pulumi preview`: as ./novalab preview runs it (no checkpoints, no
+    automatic log), or with the CLI's defaults."""
     pulumi.extra_env.update({SPEEDUPS_SWITCH: "on" if speedups else "off",
-                             "PULUMI_SKIP_CHECKPOINTS": "false" if checkpoints else "true"})
+                             "PULUMI_SKIP_CHECKPOINTS": "false" if cli_defaults else "true",
+                             "PULUMI_DISABLE_AUTOMATIC_LOGS": "false" if cli_defaults else "true"})
     cpu, start = children_cpu(), time.perf_counter()
     result = pulumi.preview(check=False)
     seconds, cpu = time.perf_counter() - start, children_cpu() - cpu
@@ -112,7 +115,7 @@ def spread(values: list[float]) -> str:
     return f"{statistics.median(values):.2f} [{min(values):.2f}-{max(values):.2f}]"
 
 
-COLUMNS = ["preview s", "SDK as is s", "checkpoints s", "mocks s", "ratio", "ratio as is", "CPU ratio",
+COLUMNS = ["preview s", "SDK as is s", "CLI defaults s", "mocks s", "ratio", "ratio as is", "CPU ratio",
            "CPU ratio as is"]
 
 
@@ -129,9 +132,9 @@ def measure(versions: list[str], hosts: int, servers: int, repeat: int) -> dict[
             for v, pulumi in stacks.items():
                 fast, fast_cpu = timed_preview(pulumi)
                 as_is, as_is_cpu = timed_preview(pulumi, speedups=False)
-                checkpoints, _ = timed_preview(pulumi, checkpoints=True)
+                cli_defaults, _ = timed_preview(pulumi, cli_defaults=True)
                 mocks, mocks_cpu = mocks_run(venvs[v] / "bin" / "python", hosts, servers)
-                values = (fast, as_is, checkpoints, mocks, fast / mocks, as_is / mocks, fast_cpu / mocks_cpu,
+                values = (fast, as_is, cli_defaults, mocks, fast / mocks, as_is / mocks, fast_cpu / mocks_cpu,
                           as_is_cpu / mocks_cpu)
                 for column, value in zip(COLUMNS, values):
                     runs[v][column].append(value)
