@@ -16,7 +16,7 @@ same code here), these took most of the program's event-loop thread, and the eng
   `--event-log` shows them. `quiet_sdk_debug` leaves out the lines the SDK logs about its own work,
   as upstream's `excessive_debug_output` already does for the rest of them (pulumi/pulumi#7295);
   the program's own `pulumi.log.debug` messages are sent as before. NOVALAB_SDK_DEBUG_LOGS=on
-  sends the SDK's too (`./novalab up --debug` sets it).
+  sends the SDK's too (./novalab sets it when given --debug or --event-log).
 - Waiting for outstanding outputs. After the program returns, `wait_for_rpcs` waits for all pending
   outputs with `asyncio.wait(FIRST_COMPLETED)` and again after every completion, adding and removing
   a callback on thousands of tasks each round (https://github.com/pulumi/pulumi/pull/22411; asyncio's
@@ -136,26 +136,34 @@ def install_engine_log() -> Optional[EngineLog]:
     return _engine_log
 
 
-def _logged_by_the_sdk(frame: Any) -> bool:
-    name = frame.f_globals.get("__name__", "")
-    return name == "pulumi" or name.startswith("pulumi.")
+class _QuietDebugLog:
+    """`pulumi.log` as the SDK's own modules see it: `debug` sends nothing while EngineLog queues
+    messages; everything else is the module's own."""
+
+    def __init__(self, log: Any) -> None:
+        self._log = log
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._log, name)
+
+    def debug(self, msg: str, resource: Any = None, stream_id: Optional[int] = None,
+              ephemeral: Optional[bool] = None) -> None:
+        if _engine_log is not None and _engine_log.direct:
+            self._log.debug(msg, resource, stream_id, ephemeral)
 
 
 def quiet_sdk_debug() -> None:
-    """`pulumi.log.debug` no longer sends what the SDK's own modules log (see the module docstring),
-    while EngineLog queues messages: where settle leaves the waiting to the SDK, the SDK sends all
-    of them itself again, as without the speedups."""
+    """The SDK's modules, each of which logs through its own `log` name (`from .. import log`), get
+    a `pulumi.log` that leaves out their debug lines (see the module docstring). `pulumi.log` itself
+    is untouched, so whatever the program logs is sent, even through an SDK callback such as
+    `output.apply(pulumi.log.debug)`. Where settle leaves the waiting to the SDK, the SDK sends all
+    of its lines itself again, as without the speedups."""
     import pulumi.log
 
-    send = pulumi.log.debug
-
-    def debug(msg: str, resource: Any = None, stream_id: Optional[int] = None,
-              ephemeral: Optional[bool] = None) -> None:
-        if _engine_log is not None and not _engine_log.direct and _logged_by_the_sdk(sys._getframe(1)):
-            return None
-        return send(msg, resource, stream_id, ephemeral)
-
-    pulumi.log.debug = debug
+    quiet = _QuietDebugLog(pulumi.log)
+    for name, module in list(sys.modules.items()):
+        if name.startswith("pulumi.") and getattr(module, "log", None) is pulumi.log:
+            module.log = quiet
 
 
 def _in_flight() -> Optional[list]:

@@ -140,6 +140,7 @@ class Pair(pulumi.ComponentResource):
         self.left = pulumi.CustomResource("test:index:Thing", f"{name}-left", {"size": size, "token": token},
                                           pulumi.ResourceOptions(parent=self, depends_on=after))
         label = self.left.id.apply(lambda i: f"{i}/{size}")
+        self.left.id.apply(pulumi.log.debug)  # the program's own message, sent from the SDK's apply
         self.right = pulumi.CustomResource("test:index:Thing", f"{name}-right",
                                            {"label": label, "token": token, "sizes": [size, size + 1]},
                                            pulumi.ResourceOptions(parent=self))
@@ -238,7 +239,8 @@ def run_against(engine: StandInEngine, program_dir: Path, speedups: str,
         return subprocess.run(
             [sys.executable, str(RUNNER), "--monitor", address, "--engine", address, "--project", "p", "--stack", "s",
              "--parallel", "8", str(program_dir)],
-            capture_output=True, text=True, timeout=300, env={**os.environ, SWITCH: speedups, **(env or {})},
+            capture_output=True, text=True, timeout=300,
+            env={**os.environ, SWITCH: speedups, SDK_DEBUG_SWITCH: "off", **(env or {})},
         )
     finally:
         server.stop(None)
@@ -284,7 +286,7 @@ def test_the_engine_receives_the_same_resources_outputs_and_logs_with_and_withou
     assert stack["summaries"][29]["value"] == "pair-29-left|pair-29-right|token-pair-29"
     # The program's own debug messages arrive; of the SDK's own lines only those with the speedups
     # off, or with NOVALAB_SDK_DEBUG_LOGS=on.
-    own = {(DEBUG, f"declaring pair-{i}", "") for i in range(30)}
+    own = {(DEBUG, message, "") for i in range(30) for message in (f"declaring pair-{i}", f"pair-{i}-left")}
     assert own <= set(on.logs) and own <= set(off.logs)
     assert set(on.logs) == own
     assert any(message.startswith("registering resource: ") for _, message, _ in off.logs)
