@@ -72,4 +72,18 @@ def sdk_debug_logs(*args: str) -> str:
 def test_debug_output_includes_the_sdks_own_debug_lines():
     assert sdk_debug_logs("lab", "--debug") == "on"
     assert sdk_debug_logs("up", "-s", "lab", "-d") == "on"
+    assert sdk_debug_logs("preview", "--event-log=events.json") == "on"
     assert sdk_debug_logs("lab", "--diff") == "unset"
+    assert sdk_debug_logs("lab", "--debug=false") == "unset"
+
+
+def stack_named(*args: str) -> str:
+    script = f'source <(sed -n "/^stack_named() {{/,/^}}/p" {ROOT / "novalab"}); stack_named "$@"'
+    return subprocess.run(["bash", "-c", script, "x", *args], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def test_up_and_preview_take_the_lab_stack_unless_their_first_argument_names_another():
+    assert stack_named() == "lab"
+    assert stack_named("--debug") == "lab"  # ./novalab up --debug: the lab, with --debug for pulumi
+    assert stack_named("mycloud", "--debug") == "mycloud"
