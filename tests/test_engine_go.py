@@ -32,8 +32,9 @@ def test_go_tests_pass(module):
 
 
 def test_the_cli_patches_apply_and_the_packages_they_change_pass_their_tests():
-    """engine/cli/patches change pulumi's checkpoint writes; upstream's tests of that package (one of
-    them changed with the behaviour) and the patches' own tests run on the patched copy."""
+    """engine/cli/patches change pulumi's checkpoint writes and let its automatic log be turned off;
+    upstream's tests of those packages (one of them changed with the behaviour) and the patches' own
+    tests run on the patched copy."""
     if shutil.which("go") is None:
         pytest.fail("Go is needed to build and test the engine's CLI")
     patches = sorted((ROOT / "engine" / "cli" / "patches").glob("*.patch"))
@@ -44,4 +45,5 @@ def test_the_cli_patches_apply_and_the_packages_they_change_pass_their_tests():
     )
     assert proc.returncode == 0, f"build.sh --test failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
     passed = {line.split()[2] for line in proc.stdout.splitlines() if line.startswith("--- PASS: ")}
-    assert {"TestNovalabMutationsDuringASaveShareTheNextSave", "TestRegisterOutputs"} <= passed, proc.stdout[-3000:]
+    assert {"TestNovalabMutationsDuringASaveShareTheNextSave", "TestRegisterOutputs",
+            "TestNovalabDisableAutomaticLogsWritesNoLogFile"} <= passed, proc.stdout[-3000:]

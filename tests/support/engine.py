@@ -116,9 +116,9 @@ class Pulumi:
             PULUMI_SKIP_UPDATE_CHECK="true",
             PULUMI_SKIP_CONFIRMATIONS="true",
             PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION="true",
-            PULUMI_DISABLE_AUTOMATIC_LOGS="true",  # as ./novalab's engine_defaults
             NO_COLOR="1",
         )
+        env.setdefault("PULUMI_DISABLE_AUTOMATIC_LOGS", "true")  # as ./novalab's engine_defaults
         env.update(self.extra_env)
         return env
 
