@@ -19,10 +19,19 @@ def test_the_dev_stack_is_refused_here(command):
     assert "refusing to run the engine on the dev stack here" in result.stderr
 
 
+def novalab_function(function: str, *args: str, then: str = "", unset: str = "", **env: str) -> str:
+    """What FUNCTION of the `novalab` script prints for ARGS (then the shell code THEN), run on its
+    own with ENV added to this process's environment and UNSET removed from it."""
+    script = (f'source <(sed -n "/^{function}() {{/,/^}}/p" {ROOT / "novalab"}); '
+              f'{function} "$@"{"; " + then if then else ""}')
+    base = {k: v for k, v in os.environ.items() if k != unset}
+    base.update(env)
+    return subprocess.run(["bash", "-c", script, "x", *args], capture_output=True, text=True, check=True,
+                          env=base).stdout.strip()
+
+
 def lab_config_args(*args: str, state: str) -> list[str]:
-    script = f'state={state}; source <(sed -n "/^lab_config_args() {{/,/^}}/p" {ROOT / "novalab"}); lab_config_args "$@"'
-    out = subprocess.run(["bash", "-c", script, "x", *args], capture_output=True, text=True, check=True).stdout
-    return out.split()
+    return novalab_function("lab_config_args", *args, state=state).split()
 
 
 def test_the_lab_stacks_config_file_is_added_where_pulumi_takes_one(tmp_path):
@@ -39,10 +48,8 @@ def test_the_lab_stacks_config_file_is_added_where_pulumi_takes_one(tmp_path):
 def engine_default(name: str, **env: str) -> str:
     """NAME after the script's engine_defaults (with a backend and passphrase given, so it touches
     nothing)."""
-    script = f'source <(sed -n "/^engine_defaults() {{/,/^}}/p" {ROOT / "novalab"}); engine_defaults; echo "${name}"'
-    base = {k: v for k, v in os.environ.items() if k != name}
-    base.update(PULUMI_BACKEND_URL="file:///nonexistent", PULUMI_CONFIG_PASSPHRASE="x", **env)
-    return subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True, env=base).stdout.strip()
+    return novalab_function("engine_defaults", then=f'echo "${name}"', unset=name,
+                            PULUMI_BACKEND_URL="file:///nonexistent", PULUMI_CONFIG_PASSPHRASE="x", **env)
 
 
 def engine_parallel(**env: str) -> str:
@@ -62,11 +69,8 @@ def test_the_clis_automatic_log_is_off_unless_asked_for():
 
 
 def sdk_debug_logs(*args: str) -> str:
-    script = (f'source <(sed -n "/^sdk_debug_if_asked() {{/,/^}}/p" {ROOT / "novalab"}); '
-              'sdk_debug_if_asked "$@"; echo "${NOVALAB_SDK_DEBUG_LOGS:-unset}"')
-    env = {k: v for k, v in os.environ.items() if k != "NOVALAB_SDK_DEBUG_LOGS"}
-    return subprocess.run(["bash", "-c", script, "x", *args], capture_output=True, text=True, check=True,
-                          env=env).stdout.strip()
+    return novalab_function("sdk_debug_if_asked", *args, then='echo "${NOVALAB_SDK_DEBUG_LOGS:-unset}"',
+                            unset="NOVALAB_SDK_DEBUG_LOGS")
 
 
 def test_debug_output_includes_the_sdks_own_debug_lines():
@@ -78,9 +82,7 @@ def test_debug_output_includes_the_sdks_own_debug_lines():
 
 
 def stack_named(*args: str) -> str:
-    script = f'source <(sed -n "/^stack_named() {{/,/^}}/p" {ROOT / "novalab"}); stack_named "$@"'
-    return subprocess.run(["bash", "-c", script, "x", *args], capture_output=True, text=True,
-                          check=True).stdout.strip()
+    return novalab_function("stack_named", *args)
 
 
 def test_up_and_preview_take_the_lab_stack_unless_their_first_argument_names_another():
