@@ -164,7 +164,8 @@ def host_vars(cfg: StackConfig, index: int, private_key_file: Path) -> dict[str,
                           _secret(cfg.metadata_proxy_shared_secret))
     files = ctx.render(host.address, passwords, cfg.host_overrides(host)[0])
     table = [s for s in host_steps(backend) if not s.record]
-    steps = {s.name: _runs(ctx, s) for s in table if not s.restart and s.name != FILES_STEP}
+    # The peer restarts on every change, as kolla-ansible's handlers do: it has no reload row.
+    steps = {s.name: _runs(ctx, s) for s in table if not (s.restart or s.reload) and s.name != FILES_STEP}
     return {
         **connection(cfg, host.address, private_key_file),
         "novalab_host_name": host.name,

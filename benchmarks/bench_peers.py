@@ -11,11 +11,15 @@ fleet (`--on fleet`, tests/support/fleet.py: network namespaces with a real sshd
 scripts, and stand-ins with a fixed time for the package manager, the service manager and the
 controller's `openstack` / `nova-manage`). Each tool gets the same hosts, empty again for its first
 converge (`lab/lab new-hosts`; a fleet brought up afresh); the tools alternate which goes first,
-round by round. Three cases per tool:
+round by round. Four cases per tool:
 
   - the first converge of N hosts (default 2);
   - a no-op run (nothing changed);
-  - one nova.conf value changed (configOverrides [DEFAULT] debug), which restarts nova-compute.
+  - one nova.conf value changed, `[DEFAULT] debug`: an option nova-compute re-reads on SIGHUP, so
+    novalab reloads it (components/reload.py) and the peer restarts it, as kolla-ansible's and
+    openstack-ansible's handlers do;
+  - one more nova.conf value, `[DEFAULT] instance_build_timeout`, which nova-compute reads only when
+    it starts: both tools restart it, and wait for it to be up.
 
 Measured per case: wall time, SSH logins (from the machines' sshd logs) and the controller's API
 requests, side by side with the ratio. On the lab, the API requests are those nova's service user
@@ -25,7 +29,7 @@ API logs; on a fleet, the `openstack` and `nova-manage` runs its stand-ins logge
     ./novalab benchmark --peers [--on lab|fleet] [--hosts N] [--rounds R]
 
 Goal (issue 23): novalab at or below 1.0x Ansible on the first converge, 0.3x on the no-op and on the
-one-value change.
+one-value change (the reload case).
 """
 
 from __future__ import annotations
@@ -59,9 +63,13 @@ from support.proctree import run_measured  # noqa: E402
 
 LAB_STACK = "lab"  # `lab/lab stack` writes the lab stack's config; here in a backend of the benchmark's own
 
-CASES = ("first converge", "no-op", "one nova.conf value")
-# The one-value change: an option the tutorial never sets, as an operator adds it.
-CHANGE = {"nova.conf": {"DEFAULT": {"debug": "true"}}}
+# The one-value changes, as an operator makes them (options the tutorial never sets): the overrides
+# after each.
+CHANGES = {
+    "one value: reload": {"nova.conf": {"DEFAULT": {"debug": "true"}}},
+    "one value: restart": {"nova.conf": {"DEFAULT": {"debug": "true", "instance_build_timeout": "0"}}},
+}
+CASES = ("first converge", "no-op", *CHANGES)
 TOOLS = ("novalab", "Ansible")
 
 
@@ -206,8 +214,8 @@ class Novalab:
         self.pulumi = target.novalab_stack(workdir)
         self.config, self.secrets = target.config()
 
-    def change(self) -> None:
-        self.pulumi.config("configOverrides", json.dumps(CHANGE))
+    def change(self, overrides: dict) -> None:
+        self.pulumi.config("configOverrides", json.dumps(overrides))
 
     def run(self, case: str) -> Run:
         calls = self.target.api_calls()
@@ -231,8 +239,8 @@ class Ansible:
         self.inventory = ansible_peer.write_inventory(self.config, self.secrets, workdir / "inventory")
         self.runs = 0
 
-    def change(self) -> None:
-        self.config = {**self.config, "novalab:configOverrides": CHANGE}
+    def change(self, overrides: dict) -> None:
+        self.config = {**self.config, "novalab:configOverrides": overrides}
         self.inventory = ansible_peer.write_inventory(self.config, self.secrets, self.workdir / "inventory")
 
     def run(self, case: str) -> Run:
@@ -253,13 +261,13 @@ class Ansible:
 
 
 def one_tool(tool_class, target: Target, workdir: Path, result: ToolResult) -> None:
-    """The three cases of one tool on empty hosts; the files it left after its first converge."""
+    """The cases of one tool on empty hosts; the files it left after its first converge."""
     with target.fresh(workdir):
         tool = tool_class(target, workdir)
         paths = ansible_peer.managed_paths(tool.config, tool.secrets)
         for case in CASES:
-            if case == CASES[2]:
-                tool.change()
+            if case in CHANGES:
+                tool.change(CHANGES[case])
             run = tool.run(case)
             result.runs[case].append(run)
             print(f"  {tool.name:8} {case:20} {run.wall:6.1f} s, {run.sessions} SSH logins, {run.api_calls} API calls",

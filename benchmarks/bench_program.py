@@ -105,7 +105,7 @@ def run_baseline(hosts: int, servers: int):
                     f"{name}-{step.name}", connection=ctl if step.where == CONTROLLER else conn, create="true",
                     delete="true" if step.delete else None,
                     stdin=pulumi.Output.secret("stdin") if step.stdin is not None else None,
-                    triggers=[files] if step.restart else None,
+                    triggers=[files] if step.restart or step.reload else None,
                     logging=remote.Logging(step.logging) if step.logging else None,
                     add_previous_output_in_env=False, opts=pulumi.ResourceOptions(depends_on=deps))
             gates.append(made["gate"])

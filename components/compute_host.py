@@ -3,8 +3,9 @@
 The component walks the step table (steps.py: `host_steps` of the stack's network backend) and makes
 one pulumi-command `remote.Command` per row, child of the component, in the table's order: the
 controller check, the packages (after the prechecks), the backend's "Network configuration", the
-config files, the restarts (in parallel), and the gate ("Final check", on the controller); and, no
-command, `<host>-files`: the records of the host's files and services a refresh reads (host_record.py).
+config files, nova-compute's reload (SIGHUP, for the options it re-reads then), the restarts (in
+parallel), and the gate ("Final check", on the controller); and, no command, `<host>-files`: the
+records of the host's files and services a refresh reads (host_record.py).
 
 A host removed from the stack leaves nova as operators take one out, by the steps' deletes in reverse
 order: the gate drains it (refusing while servers run there), the config step stops nova-compute and
@@ -29,6 +30,7 @@ from .host_files import HostFiles, HostSpec, Passwords, host_packages, nova_serv
 from .host_record import config_repair, host_record, restart_trigger
 from .network import NetworkBackend, backend_of
 from .overrides import Overrides
+from .reload import reload_hash, split_reloadable
 from .render import file_bundle, render_clouds_yaml
 from .scripts import script_command
 from .steps import (
@@ -195,8 +197,29 @@ class StepContext:
     def file_bundle(self) -> pulumi.Output[str]:
         return pulumi.Output.secret(self.files.apply(lambda f: file_bundle(f.all)))
 
+    @cached_property
+    def restart_files(self) -> pulumi.Output[HostFiles]:
+        """The files as the restarts see them: without the options a reload applies (reload.py)."""
+        def without_reloadable(addr, pw, overrides, _, facts) -> Optional[HostFiles]:
+            rest, reloads = split_reloadable(overrides)
+            return self.render(addr, pw, rest, facts) if reloads else None
+
+        return pulumi.Output.all(self.files, self.rendered(without_reloadable)).apply(lambda v: v[1] or v[0])
+
     def restart_trigger(self, service: str) -> pulumi.Output[str]:
-        return restart_trigger(self.files, self.steps.get("files"), service)
+        return restart_trigger(self.restart_files, self.steps.get("files"), service)
+
+    def reload_trigger(self, service: str) -> pulumi.Output[str]:
+        """A hash of the values of the options SERVICE re-reads on SIGHUP (a secret, as the overrides
+        may be)."""
+        overrides = pulumi.Output.from_input(self.args.config_overrides)
+        return pulumi.Output.secret(overrides.apply(lambda o: reload_hash(split_reloadable(o)[1].get(service, {}))))
+
+    def trigger(self, step: Step) -> Optional[list[pulumi.Output[str]]]:
+        """A row's triggers: a restart's or a reload's hash; none for the other rows."""
+        if step.restart:
+            return [self.restart_trigger(step.restart)]
+        return [self.reload_trigger(step.reload)] if step.reload else None
 
     def value(self, arg: Any, deps: Sequence[pulumi.Resource]) -> list:
         """A row's argument as the values it stands for (a sequence is spread)."""
@@ -244,7 +267,7 @@ def make_row(parent: pulumi.Resource, name: str, step: Step, ctx: StepContext, d
         create=ctx.command(step.create, deps),
         delete=ctx.command(step.delete, deps),
         stdin=ctx.value(step.stdin, deps)[0] if step.stdin is not None else None,
-        triggers=[ctx.restart_trigger(step.restart)] if step.restart else None,
+        triggers=ctx.trigger(step),
         logging=remote.Logging(step.logging) if step.logging else None,
         add_previous_output_in_env=False,
         opts=opts,

@@ -3,9 +3,9 @@
 Each row becomes one pulumi-command `remote.Command` named `<host>-<name>`, child of the ComputeHost
 component (compute_host.py builds them by walking the table). A row is data: a script in
 components/scripts/ with its arguments, the stdin, the delete (what runs when the host leaves the
-stack), the rows it follows and, for a restart, the service whose files trigger it. Values that differ
-per host (its name, its address, the rendered files) are named with `V.<field>` and looked up in the
-host's StepContext (compute_host.py) when the row is built.
+stack), the rows it follows and, for a restart or a reload, the service whose files trigger it. Values
+that differ per host (its name, its address, the rendered files) are named with `V.<field>` and looked
+up in the host's StepContext (compute_host.py) when the row is built.
 
 The network backend (components/network/) brings its own rows (the "Network configuration" step),
 its agents' restarts and its removal; `host_steps(backend)` puts them in their place. The README's
@@ -89,6 +89,8 @@ class Step:
     depends_on: tuple[str, ...] = ()
     # A service: this row restarts it, triggered by a hash of the files that service reads.
     restart: Optional[str] = None
+    # A service: this row reloads it (SIGHUP), triggered by the options it re-reads then (reload.py).
+    reload: Optional[str] = None
     logging: Optional[str] = None
     # Not a command: the host's record (host_state.py), whose only script runs when a refresh reads it.
     record: bool = False
@@ -98,10 +100,20 @@ class Step:
         return (READ_SCRIPT,) if self.record else tuple(r.script for r in self.create)
 
 
-def restart_step(name: str, service: str) -> Step:
+def restart_step(name: str, service: str, after: tuple[str, ...] = ()) -> Step:
     """A restart: triggered by a hash of the service's own files, so an unchanged file never restarts
-    anything and a changed one (an override too) restarts only its service."""
-    return Step(name, HOST, create=(Run("restart_service.sh", service),), depends_on=("config",), restart=service)
+    anything and a changed one (an override too) restarts only its service. The options the service
+    re-reads on SIGHUP are left out of the hash: a change of only those reloads it (`reload_step`)."""
+    return Step(name, HOST, create=(Run("restart_service.sh", service),), depends_on=("config", *after),
+                restart=service)
+
+
+def reload_step(name: str, service: str) -> Step:
+    """A reload: SIGHUP to the running service, triggered by the values of the options it re-reads
+    then (reload.py). It runs before the service's restart, so when both are due the restart comes
+    last and the service reads everything anew."""
+    return Step(name, HOST, create=(Run("reload_service.sh", service),), depends_on=("config",), reload=service,
+                logging=STDOUT)
 
 
 NOVA_COMPUTE = "nova-compute"
@@ -152,11 +164,12 @@ TABLE = (
         delete=(Run("restart_service.sh", "--stop", V.stopped_services), V.network_removal),
         logging=STDOUT,  # paths only; stderr could echo input
     ),
-    restart_step("restart-nova-compute", NOVA_COMPUTE),
+    reload_step("reload-nova-compute", NOVA_COMPUTE),
+    restart_step("restart-nova-compute", NOVA_COMPUTE, after=("reload-nova-compute",)),
     AGENT_RESTARTS,
     # "Final check", on the controller. A restart changes its command line (--after), which re-runs it
-    # as an update: the gate is never replaced. Deleted first when the host leaves the stack: drains
-    # it in nova (refusing while servers run there).
+    # as an update: the gate is never replaced. A reload does not: the service never stopped. Deleted
+    # first when the host leaves the stack: drains it in nova (refusing while servers run there).
     Step(
         "gate",
         CONTROLLER,

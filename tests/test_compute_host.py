@@ -60,8 +60,8 @@ def one():
 
 
 def test_each_tutorial_step_is_a_command_child_of_the_component(one):
-    names = [r.name for r in one.mocks.commands()]
-    assert names == [f"compute-1-{s}" for s in STEPS]
+    names = [r.name for r in one.mocks.commands()]  # registered once what they follow is: order is checked below
+    assert sorted(names) == sorted(f"compute-1-{s}" for s in STEPS)
     (component,) = one.mocks.of_type("novalab:index:ComputeHost")
     assert component.name == "compute-1"
     for step in STEPS:
@@ -90,8 +90,9 @@ def test_steps_are_chained_in_the_tutorials_order(one):
     files = {r.name for r in one.mocks.resources if r.name.startswith("compute-1-file-")}
     assert dep("compute-1-config") == {"compute-1-bridge"} | files  # its repairs come from the file records
     # A restart's trigger holds the repairs of its service and files, so it follows those records too.
-    assert dep("compute-1-restart-nova-compute") == {"compute-1-config", "compute-1-services", "compute-1-file-nova.conf",
-                                                     "compute-1-file-nova-compute.conf"}
+    assert dep("compute-1-reload-nova-compute") == {"compute-1-config"}
+    assert dep("compute-1-restart-nova-compute") == {"compute-1-config", "compute-1-reload-nova-compute", "compute-1-services",
+                                                     "compute-1-file-nova.conf", "compute-1-file-nova-compute.conf"}
     assert dep("compute-1-restart-l2-agent") == {"compute-1-config", "compute-1-services", "compute-1-file-neutron.conf",
                                                  "compute-1-file-linuxbridge_agent.ini"}
     assert {"compute-1-restart-nova-compute", "compute-1-restart-l2-agent"} <= dep("compute-1-gate")
@@ -216,6 +217,33 @@ def test_changing_only_nova_config_restarts_only_nova_compute():
     assert trig(base, "restart-l2-agent") == trig(kvm, "restart-l2-agent")
     again = deploy(dev_config())
     assert trig(base, "restart-nova-compute") == trig(again, "restart-nova-compute")  # stable: no-op re-run
+
+
+def test_a_reloadable_nova_option_reloads_nova_compute_and_restarts_nothing():
+    def host_with(overrides):
+        return deploy(dev_config(computeHosts=[dict(hosts(1)[0], configOverrides=overrides)]))
+
+    def trig(d, step):
+        triggers, secret = unwrap(d.mocks.named(f"compute-1-{step}").inputs["triggers"])
+        assert secret, step
+        return reveal(triggers)[0]
+
+    rows = ("reload-nova-compute", "restart-nova-compute", "restart-l2-agent")
+    base = {r: trig(deploy(dev_config()), r) for r in rows}
+    debug = host_with({"nova.conf": {"DEFAULT": {"debug": "true"}}})
+    assert {r for r in rows if trig(debug, r) != base[r]} == {"reload-nova-compute"}
+    assert "debug = true" in bundle_files(reveal(debug.mocks.named("compute-1-config").inputs["stdin"]))[
+        "/etc/nova/nova.conf"]  # written all the same
+    # Any other option restarts nova-compute, and leaves the reload alone.
+    ratio = host_with({"nova.conf": {"DEFAULT": {"cpu_allocation_ratio": "8.0"}}})
+    assert {r for r in rows if trig(ratio, r) != base[r]} == {"restart-nova-compute"}
+    both = host_with({"nova.conf": {"DEFAULT": {"debug": "true", "cpu_allocation_ratio": "8.0"}}})
+    assert trig(both, "reload-nova-compute") == trig(debug, "reload-nova-compute")
+    assert trig(both, "restart-nova-compute") == trig(ratio, "restart-nova-compute")
+    reload = debug.mocks.named("compute-1-reload-nova-compute").inputs
+    assert reload["create"].endswith("reload_service.sh nova-compute")
+    assert "compute-1-config" in debug.monitor.depends_on("compute-1-reload-nova-compute")
+    assert "compute-1-reload-nova-compute" in debug.monitor.depends_on("compute-1-restart-nova-compute")
 
 
 def test_three_hosts_in_parallel_by_default():

@@ -46,7 +46,7 @@ from components.network import backend_of
 from components.overrides import normalize_overrides
 from components.steps import PREVIOUS_BATCH, dependencies, host_steps
 
-ROWS = ("files", "config", "restart-nova-compute", "restart-l2-agent")
+ROWS = ("files", "config", "reload-nova-compute", "restart-nova-compute", "restart-l2-agent")
 cfg = pulumi.Config("novalab")
 services = ServicesConfig.model_validate({
     "rabbitHost": "127.0.0.1", "keystoneUrl": "http://127.0.0.1:5000", "glanceApiServers": ["127.0.0.1:9292"],

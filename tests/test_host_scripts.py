@@ -544,6 +544,79 @@ def test_stop_mode_fails_naming_a_service_that_will_not_stop(bindir, tmp_path):
     assert "nova-compute still runs" in result.stderr and "1s after stop" in result.stderr
 
 
+# --- reload_service.sh ---------------------------------------------------------------------------
+
+# A service that reloads on SIGHUP as nova-compute does (oslo.service): it notes each one and runs on.
+RELOADING = """
+import pathlib, signal, sys, time
+signal.signal(signal.SIGHUP, lambda *_: pathlib.Path(sys.argv[1]).open("a").write("reloaded\\n"))
+pathlib.Path(sys.argv[1]).write_text("")
+time.sleep(60)
+"""
+
+
+def started(tmp_path: Path, argv: list[str], pid_of: str = "nova-compute") -> subprocess.Popen:
+    """ARGV running with its PID where Debian's init script puts SERVICE's (under tmp_path/run)."""
+    proc = subprocess.Popen(argv)
+    pidfile = tmp_path / "run" / pid_of.split("-")[0] / f"{pid_of}.pid"
+    pidfile.parent.mkdir(parents=True, exist_ok=True)
+    pidfile.write_text(f"{proc.pid}\n")
+    return proc
+
+
+def reload_env(bindir: Path, tmp_path: Path) -> dict:
+    return dict(path_with(bindir), NOVALAB_RUN_DIR=str(tmp_path / "run"), NOVALAB_RELOAD_SETTLE="0.3")
+
+
+def test_reload_sends_sighup_to_the_running_service_which_keeps_its_pid(bindir, tmp_path):
+    notes = tmp_path / "hups"
+    proc = started(tmp_path, [sys.executable, "-c", RELOADING, str(notes)])
+    try:
+        while not notes.exists():
+            time.sleep(0.05)
+        result = run("reload_service.sh", "nova-compute", env=reload_env(bindir, tmp_path))
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == f"nova-compute reloaded (SIGHUP to PID {proc.pid})"
+        assert notes.read_text() == "reloaded\n"
+        assert proc.poll() is None  # the same process runs on: nothing went down
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_reload_fails_when_the_service_dies_of_sighup(bindir, tmp_path):
+    # No handler: SIGHUP ends it. Its parent reaps it at once, as a service manager does.
+    manager = subprocess.Popen([sys.executable, "-c", "import subprocess; p = subprocess.Popen(['sleep', '60']); "
+                                "print(p.pid, flush=True); p.wait()"], stdout=subprocess.PIPE, text=True)
+    pid = int(manager.stdout.readline())
+    pidfile = tmp_path / "run" / "nova" / "nova-compute.pid"
+    pidfile.parent.mkdir(parents=True)
+    pidfile.write_text(f"{pid}\n")
+    try:
+        result = run("reload_service.sh", "nova-compute", env=reload_env(bindir, tmp_path))
+        assert result.returncode == 1
+        assert f"nova-compute (PID {pid}) stopped on SIGHUP" in result.stderr
+    finally:
+        subprocess.run(["kill", str(pid)], capture_output=True)
+        manager.wait(timeout=10)
+
+
+def test_reload_of_a_stopped_service_sends_nothing_and_passes(bindir, tmp_path):
+    log = tmp_path / "service.log"
+    service_stub(bindir, log)  # nothing runs
+    result = run("reload_service.sh", "nova-compute", env=reload_env(bindir, tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "nova-compute is not running" in result.stdout and "nothing to reload" in result.stdout
+    assert log.read_text().splitlines() == ["nova-compute status"]  # asked, never started
+
+
+def test_reload_refuses_a_running_service_whose_process_it_cannot_find(bindir, tmp_path):
+    stub(bindir, "service", 'case "$2" in status) exit 0 ;; *) exit 1 ;; esac\n')  # running, no PID file
+    result = run("reload_service.sh", "nova-compute", env=reload_env(bindir, tmp_path))
+    assert result.returncode == 1
+    assert "its process ID is unknown" in result.stderr and "cannot send it SIGHUP" in result.stderr
+
+
 # --- gate_compute_host.sh --------------------------------------------------------------------------
 
 CLOUDS = '{"clouds": {"novalab": {"auth": {"password": "gate-s3cret"}}}}\n'

@@ -493,32 +493,60 @@ def test_a_changed_config_override_shows_as_text_in_preview_diff_with_no_secret(
 # --- 4: one nova.conf value -------------------------------------------------------------------------
 
 
-def test_one_nova_conf_value_restarts_only_nova_compute_on_that_host(lab, first):
+def test_one_nova_conf_value_reloads_or_restarts_only_nova_compute_on_that_host(lab, first):
     c1, c2 = host_address("compute-1"), host_address("compute-2")
-    before = {(h, s): pid_of(a, s) for h, a in (("compute-1", c1), ("compute-2", c2))
-              for s in host_services()}
+
+    def pids():
+        return {(h, s): pid_of(a, s) for h, a in (("compute-1", c1), ("compute-2", c2)) for s in host_services()}
+
+    def nova_conf():
+        conf = configparser.ConfigParser(interpolation=None)
+        conf.read_string(on_host(c1, "cat /etc/nova/nova.conf"))
+        return conf["DEFAULT"]
+
+    def nova_log_lines():
+        return int(on_host(c1, "wc -l < /var/log/nova/nova-compute.log").strip())
+
+    before = pids()
     s1 = lab.outputs()["servers"]["server-1"]["id"]
     # nova's compute node id (2023.1+) lives beside the files novalab rewrites, and must not change.
     compute_id = on_host(c1, "cat /var/lib/nova/compute_id 2>/dev/null || echo none").strip()
 
+    # [DEFAULT] debug is an option nova-compute re-reads on SIGHUP: the file is written and the service
+    # reloaded, not restarted, so the gate has nothing to prove again.
     def debug_on_compute_1(cfg):
         cfg["novalab:computeHosts"][0]["configOverrides"] = {"nova.conf": {"DEFAULT": {"debug": "true"}}}
 
     lab.edit(debug_on_compute_1)
+    sessions, log_from = ssh_sessions(), nova_log_lines()
+    result = lab.up(label="nova.conf debug")
+    used = delta(sessions, ssh_sessions())
+    assert used == {"compute-1": 1}, used  # config + reload on one login; no gate on the controller
+    assert re.search(r"compute-1-reload-nova-compute\s+replaced", result.stdout), result.stdout[-3000:]
+    assert not re.search(r"compute-1-(restart-\S+|gate)\s+(updated|replaced)", result.stdout)
+    assert not re.search(r"compute-2-\S+\s+(updated|replaced|created)", result.stdout)
+    assert nova_conf()["debug"] == "true"
+    assert pids() == before  # nothing went down
+    log = on_host(c1, f"tail -n +{log_from + 1} /var/log/nova/nova-compute.log")
+    assert "Caught SIGHUP, handling" in log and "Option DEFAULT.debug changed from [False] to [True]" in log, log[-3000:]
+    assert compute_services()["compute-1"] == ("enabled", "up")
+
+    # Any other option restarts nova-compute on that host (and only it), and the gate proves it up again.
+    def build_timeout_too(cfg):
+        cfg["novalab:computeHosts"][0]["configOverrides"]["nova.conf"]["DEFAULT"]["instance_build_timeout"] = "0"
+
+    lab.edit(build_timeout_too)
     sessions = ssh_sessions()
-    result = lab.up(label="nova.conf change")
+    result = lab.up(label="nova.conf instance_build_timeout")
     used = delta(sessions, ssh_sessions())
     assert used == {"compute-1": 1, "controller": 1}, used  # config + restart on one login; compute-1's gate only
     assert re.search(r"compute-1-restart-nova-compute\s+replaced", result.stdout)
     assert re.search(r"compute-1-gate\s+updated", result.stdout)
+    assert not re.search(r"compute-1-reload-nova-compute\s+replaced", result.stdout)
     assert not re.search(r"compute-2-\S+\s+(updated|replaced|created)", result.stdout)
-    nova = configparser.ConfigParser(interpolation=None)
-    nova.read_string(on_host(c1, "cat /etc/nova/nova.conf"))
-    assert nova["DEFAULT"]["debug"] == "true"
-    after = {(h, s): pid_of(a, s) for h, a in (("compute-1", c1), ("compute-2", c2))
-             for s in host_services()}
-    changed = {k for k in before if before[k] != after[k]}
-    assert changed == {("compute-1", "nova-compute")}
+    assert nova_conf()["instance_build_timeout"] == "0" and nova_conf()["debug"] == "true"
+    after = pids()
+    assert {k for k in before if before[k] != after[k]} == {("compute-1", "nova-compute")}
     assert server(s1)["status"] == "ACTIVE"
     assert on_host(c1, "cat /var/lib/nova/compute_id 2>/dev/null || echo none").strip() == compute_id
 

@@ -173,10 +173,18 @@ def plain():
 
 
 def test_a_nova_conf_override_restarts_only_nova_compute(plain):
-    d = deploy(dev_config(computeHosts=TWO, configOverrides={"nova.conf": {"DEFAULT": {"debug": True}}}))
+    d = deploy(dev_config(computeHosts=TWO, configOverrides={"nova.conf": {"DEFAULT": {"cpu_allocation_ratio": 8}}}))
     for name in ("compute-1", "compute-2"):
         (nova_before, agent_before), (nova_after, agent_after) = triggers(plain, name), triggers(d, name)
         assert nova_after != nova_before and agent_after == agent_before
+        assert host_files(d, name)["nova.conf"]["DEFAULT"]["cpu_allocation_ratio"] == "8"
+
+
+def test_a_nova_conf_debug_override_is_written_and_restarts_nothing(plain):
+    # [DEFAULT] debug is one nova-compute re-reads on SIGHUP: its reload row applies it (reload.py).
+    d = deploy(dev_config(computeHosts=TWO, configOverrides={"nova.conf": {"DEFAULT": {"debug": True}}}))
+    for name in ("compute-1", "compute-2"):
+        assert triggers(d, name) == triggers(plain, name)
         assert host_files(d, name)["nova.conf"]["DEFAULT"]["debug"] == "true"
 
 
@@ -206,7 +214,7 @@ def test_a_secret_override_reaches_the_host_only_as_a_secret(key):
     assert is_secret and "s3cret-token" in base64.b64decode(stdin.split()[4]).decode()
     for r in d.mocks.resources:
         assert "s3cret-token" not in plain_text(r.inputs), r.name
-    for step in ("restart-nova-compute", "restart-l2-agent"):
+    for step in ("reload-nova-compute", "restart-nova-compute", "restart-l2-agent"):
         assert unwrap(d.mocks.named(f"compute-1-{step}").inputs["triggers"])[1]
 
 

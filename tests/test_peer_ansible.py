@@ -152,6 +152,17 @@ def test_both_tools_leave_the_same_files_and_the_peer_restarts_only_what_changed
         paths = [p for p in ansible_peer.managed_paths(tool.config, tool.secrets) if p.startswith("/etc/")]
         tool.run(bench_peers.CASES[0])
         by_novalab = target.files(paths)
+        # novalab reloads nova-compute for [DEFAULT] debug (the reload fails if the service died of it),
+        # and restarts it for an option it reads only when it starts.
+        fleet = target.fleet
+        started = service_calls(fleet)
+        tool.change(bench_peers.CHANGES[bench_peers.CASES[2]])
+        tool.run(bench_peers.CASES[2])
+        assert "debug = true" in fleet.hosts[0].file("/etc/nova/nova.conf")
+        assert service_calls(fleet) == started, "novalab restarted a service for an option nova-compute reloads"
+        tool.change(bench_peers.CHANGES[bench_peers.CASES[3]])
+        tool.run(bench_peers.CASES[3])
+        assert service_calls(fleet)[len(started):] == ["service nova-compute restart"]
     assert len(paths) >= 4 and all(content is not None for content in by_novalab[target.hosts[0].name].values())
 
     with target.fresh(fleet_workdir / "ansible"):
@@ -165,7 +176,7 @@ def test_both_tools_leave_the_same_files_and_the_peer_restarts_only_what_changed
         peer.run(bench_peers.CASES[1])
         assert service_calls(fleet) == restarts, "a no-op run of the peer restarted a service"
 
-        peer.change()
+        peer.change(bench_peers.CHANGES[bench_peers.CASES[2]])
         peer.run(bench_peers.CASES[2])
         assert service_calls(fleet)[len(restarts):] == ["service nova-compute restart"]
         assert "debug = true" in fleet.hosts[0].file("/etc/nova/nova.conf")

@@ -27,10 +27,14 @@ def test_rows_follow_the_row_above_unless_they_say_otherwise():
     assert follows["controller"] == (PREVIOUS_BATCH,)  # the rollout's previous batch
     assert follows["gate"] == restarts
     assert follows["files"] == (PREVIOUS_BATCH,)  # the records run nothing: they wait for nothing of the host
+    # nova-compute's reload runs before its restart: when both are due, the restart reads everything last.
+    assert follows["reload-nova-compute"] == ("config",)
+    assert follows["restart-nova-compute"] == ("config", "reload-nova-compute")
+    assert "reload-nova-compute" not in follows["gate"]  # a reload leaves the service up: no new gate
     commands = [s for s in table if not s.record]
     for above, row in zip(commands, commands[1:]):
-        if row.name != "gate":
-            assert follows[row.name] == (("config",) if row.restart else (above.name,)), row.name
+        if row.name not in ("gate", "restart-nova-compute"):
+            assert follows[row.name] == (("config",) if row.restart or row.reload else (above.name,)), row.name
 
 
 def test_a_row_following_no_row_of_the_table_is_refused():
@@ -126,8 +130,8 @@ def build_host(network_config) -> Recorder:
 def test_the_component_builds_another_backends_steps(ovn_like):
     net = SimpleNamespace(backend="ovn-like", physnet="physnet1", bridge="br-ex", tunnel_overlay="vxlan")
     mocks = build_host(net)
-    names = [r.name for r in mocks.commands()]
-    assert names == [f"compute-1-{s.name}" for s in host_steps(ovn_like) if not s.record]
+    names = [r.name for r in mocks.commands()]  # in the order they were registered: after what they follow
+    assert sorted(names) == sorted(f"compute-1-{s.name}" for s in host_steps(ovn_like) if not s.record)
     packages = mocks.named("compute-1-packages").inputs["create"]
     assert "nova-compute-qemu ovn-host neutron-ovn-metadata-agent qemu-block-extra" in packages
     gate = mocks.named("compute-1-gate").inputs["create"]
