@@ -122,6 +122,11 @@ def forget(name: str, archive_log: str) -> int:
     root), its compute service (with its compute node), nova's soft-deleted rows, its agents, and a
     placement provider of that name left without a compute node."""
     conn = connect()
+    # The old host is gone. Forced down, nova deletes its servers itself: a delete cast to a compute
+    # service that still looks up (its last heartbeat younger than service_down_time) waits for that
+    # host forever. https://docs.openstack.org/nova/latest/admin/evacuate.html ("force down").
+    for service in conn.compute.services(binary="nova-compute", host=name):
+        conn.compute.update_service_forced_down(service, forced=True)
     servers = list(conn.compute.servers(all_projects=True, compute_host=name))
     for server in servers:
         conn.compute.delete_server(server)
