@@ -30,7 +30,7 @@ from .host_files import HostFiles, HostSpec, Passwords, host_packages, nova_serv
 from .host_record import config_repair, host_record, restart_trigger
 from .network import NetworkBackend, backend_of
 from .overrides import Overrides
-from .reload import reload_hash, split_reloadable
+from .reload import RELOADABLE, reload_hash, split_reloadable
 from .render import file_bundle, render_clouds_yaml
 from .scripts import script_command
 from .steps import (
@@ -215,6 +215,11 @@ class StepContext:
         overrides = pulumi.Output.from_input(self.args.config_overrides)
         return pulumi.Output.secret(overrides.apply(lambda o: reload_hash(split_reloadable(o)[1].get(service, {}))))
 
+    def reload_files(self, service: str) -> tuple[str, ...]:
+        """The files whose options SERVICE re-reads on SIGHUP (reload_service.sh compares their last
+        write with the process's start)."""
+        return RELOADABLE[service][0]
+
     def trigger(self, step: Step) -> Optional[list[pulumi.Output[str]]]:
         """A row's triggers: a restart's or a reload's hash; none for the other rows."""
         if step.restart:
@@ -293,6 +298,8 @@ class ComputeHost(pulumi.ComponentResource):
             deps = [d for n in names for d in (list(args.after) if n == PREVIOUS_BATCH else [ctx.steps[n]])]
             ctx.steps[step.name] = make_row(self, name, step, ctx, deps, connections.get(step.where, host_connection))
         self.steps = ctx.steps
+        # What the next rollout batch waits for: the gate, and the reloads (a reload re-runs no gate).
+        self.rollout_done = [ctx.steps[s.name] for s in table if s.reload] + [self.gate]
 
         facts = self.packages.stdout.apply(parse_facts)
         self.host_name = args.host_name

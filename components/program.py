@@ -173,15 +173,15 @@ def provision_compute_hosts(cfg: StackConfig, ssh: SshAccess) -> list[ComputeHos
     index = {h.name: (i, h) for i, h in enumerate(cfg.compute_hosts)}
     outputs = StackOutputs()
     hosts: list[ComputeHost] = []
-    previous_gates: list[pulumi.Resource] = []
+    previous_batch: list[pulumi.Resource] = []
     for batch in plan_batches([h.name for h in cfg.compute_hosts], cfg.rollout.batch_size):
-        current = [ComputeHost(name, host_args(cfg, *index[name], ssh, outputs, previous_gates)) for name in batch]
+        current = [ComputeHost(name, host_args(cfg, *index[name], ssh, outputs, previous_batch)) for name in batch]
         for host in current:
             overrides, secret = cfg.host_overrides(index[host.host_name][1])
             HostPlacement(f"{host.host_name}-placement", host.host_name, overrides, secret,
                           opts=pulumi.ResourceOptions(parent=host))
         hosts.extend(current)
-        previous_gates = [h.gate for h in current]
+        previous_batch = [r for h in current for r in h.rollout_done]
     return hosts
 
 

@@ -1,14 +1,15 @@
 """The options a service re-reads on SIGHUP, so a change of only those reloads it instead of restarting it.
 
-nova starts its services with oslo.service's `restart_method='mutate'` (nova/service.py): on SIGHUP
-nova-compute calls oslo.config's `mutate_config_files`, which applies the new values of the options
-marked `mutable=True` and logs a warning for any other that changed, and keeps running. Operators
-change these by editing nova.conf and sending SIGHUP:
+nova starts its services with oslo.service's `restart_method='mutate'` (nova/service.py:
+https://opendev.org/openstack/nova/src/branch/master/nova/service.py): on SIGHUP nova-compute calls
+oslo.config's `mutate_config_files`, which applies the new values of the options marked
+`mutable=True` and warns about any other that changed, and resets its RPC client; it does not stop.
+Operators change these by editing nova.conf and sending SIGHUP:
 https://docs.openstack.org/oslo.config/latest/reference/mutable.html
 
 A change of one of them re-runs the service's reload row (steps.py) and not its restart: the service
-never goes down, so the gate does not run again. Any other change restarts the service as before.
-Only operators set these (through configOverrides): novalab renders none of them.
+never stops, so the gate does not run again. Any other change restarts the service as before. Only
+operators set these (through configOverrides): novalab renders none of them.
 
 Pure: the component (compute_host.py) hashes what `split_reloadable` returns into the rows' triggers.
 """
@@ -20,22 +21,23 @@ import json
 from pathlib import PurePosixPath
 from typing import Mapping
 
-from .render import NOVA_COMPUTE_CONF, NOVA_CONF
+from .render import NOVA_COMPUTE_CONF, NOVA_CONF, SectionOverrides
 from .steps import NOVA_COMPUTE
 
-# overrides.Overrides (not imported: overrides.py imports the config package, which this must not).
+# Overrides of several files, by file name (overrides.Overrides, whose module this must not import:
+# it imports the config package, which imports this one's importers).
 Overrides = dict[str, dict[str, dict[str, str]]]
 
 # service -> (the files it reads, the (section, key) of the options it re-reads on SIGHUP). Each is
-# `mutable=True` in nova 26 (Zed) through 31 (2025.1): oslo.log's debug and log_config_append
-# (oslo_log/_options.py), nova/conf/compute.py and nova/conf/libvirt.py. An option wrongly left out
-# costs a restart; one wrongly put in would leave a change unapplied, so only those are here.
+# `mutable=True` in nova 26 (Zed) through 31 (2025.1): oslo.log's debug (oslo_log/_options.py),
+# nova/conf/compute.py and nova/conf/libvirt.py. An option wrongly left out costs a restart; one
+# wrongly put in would leave a change unapplied, so only those whose every change a SIGHUP applies
+# are here (not oslo.log's log_config_append: removing it keeps the old logging until a restart).
 RELOADABLE: dict[str, tuple[tuple[str, ...], frozenset[tuple[str, str]]]] = {
     NOVA_COMPUTE: (
-        tuple(PurePosixPath(p).name for p in (NOVA_CONF, NOVA_COMPUTE_CONF)),
+        (NOVA_CONF, NOVA_COMPUTE_CONF),
         frozenset({
             ("DEFAULT", "debug"),
-            ("DEFAULT", "log_config_append"),
             ("compute", "resource_provider_association_refresh"),
             ("libvirt", "live_migration_completion_timeout"),
             ("libvirt", "live_migration_timeout_action"),
@@ -45,11 +47,11 @@ RELOADABLE: dict[str, tuple[tuple[str, ...], frozenset[tuple[str, str]]]] = {
 
 
 def _reloadable(service: str, file: str, section: str, key: str) -> bool:
-    files, options = RELOADABLE.get(service, ((), frozenset()))
-    return file in files and (section, key) in options
+    paths, options = RELOADABLE.get(service, ((), frozenset()))
+    return file in {PurePosixPath(p).name for p in paths} and (section, key) in options
 
 
-def split_reloadable(overrides: Mapping[str, Mapping[str, Mapping[str, str]]]) -> tuple[Overrides, dict[str, Overrides]]:
+def split_reloadable(overrides: Mapping[str, SectionOverrides]) -> tuple[Overrides, dict[str, Overrides]]:
     """(the overrides without any service's reloadable options, {service: only its reloadable ones})."""
     rest: Overrides = {}
     reloads: dict[str, Overrides] = {}
@@ -62,6 +64,6 @@ def split_reloadable(overrides: Mapping[str, Mapping[str, Mapping[str, str]]]) -
     return rest, reloads
 
 
-def reload_hash(options: Mapping[str, Mapping[str, Mapping[str, str]]]) -> str:
+def reload_hash(options: Mapping[str, SectionOverrides]) -> str:
     """A reload row's trigger: changes when a reloadable option is set, changed or removed."""
     return hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()

@@ -100,24 +100,26 @@ class Step:
         return (READ_SCRIPT,) if self.record else tuple(r.script for r in self.create)
 
 
-def restart_step(name: str, service: str, after: tuple[str, ...] = ()) -> Step:
+def restart_step(name: str, service: str) -> Step:
     """A restart: triggered by a hash of the service's own files, so an unchanged file never restarts
     anything and a changed one (an override too) restarts only its service. The options the service
     re-reads on SIGHUP are left out of the hash: a change of only those reloads it (`reload_step`)."""
-    return Step(name, HOST, create=(Run("restart_service.sh", service),), depends_on=("config", *after),
-                restart=service)
+    return Step(name, HOST, create=(Run("restart_service.sh", service),), depends_on=("config",), restart=service)
 
 
-def reload_step(name: str, service: str) -> Step:
+def reload_step(name: str, service: str, restart: Step) -> Step:
     """A reload: SIGHUP to the running service, triggered by the values of the options it re-reads
-    then (reload.py). It runs before the service's restart, so when both are due the restart comes
-    last and the service reads everything anew."""
-    return Step(name, HOST, create=(Run("reload_service.sh", service),), depends_on=("config",), reload=service,
-                logging=STDOUT)
+    then (reload.py). It follows the service's restart, and sends nothing to a process that started
+    after the files were written (a restart in the same run, a first converge): that one read them.
+    The next rollout batch waits for it as for the gate (compute_host.py)."""
+    return Step(name, HOST, create=(Run("reload_service.sh", service, Computed(lambda ctx: ctx.reload_files(service))),),
+                depends_on=(restart.name,), reload=service, logging=STDOUT)
 
 
 NOVA_COMPUTE = "nova-compute"
 READ_SCRIPT = "read_host_state.sh"  # what the records row runs, on a refresh only
+
+RESTART_NOVA_COMPUTE = restart_step("restart-nova-compute", NOVA_COMPUTE)
 
 # Where the network backend's rows go: its "Network configuration" rows, and one restart per agent.
 NETWORK_STEPS = Step("<network steps>", HOST, create=())
@@ -164,9 +166,9 @@ TABLE = (
         delete=(Run("restart_service.sh", "--stop", V.stopped_services), V.network_removal),
         logging=STDOUT,  # paths only; stderr could echo input
     ),
-    reload_step("reload-nova-compute", NOVA_COMPUTE),
-    restart_step("restart-nova-compute", NOVA_COMPUTE, after=("reload-nova-compute",)),
+    RESTART_NOVA_COMPUTE,
     AGENT_RESTARTS,
+    reload_step("reload-nova-compute", NOVA_COMPUTE, RESTART_NOVA_COMPUTE),
     # "Final check", on the controller. A restart changes its command line (--after), which re-runs it
     # as an update: the gate is never replaced. A reload does not: the service never stopped. Deleted
     # first when the host leaves the stack: drains it in nova (refusing while servers run there).

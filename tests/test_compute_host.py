@@ -90,9 +90,9 @@ def test_steps_are_chained_in_the_tutorials_order(one):
     files = {r.name for r in one.mocks.resources if r.name.startswith("compute-1-file-")}
     assert dep("compute-1-config") == {"compute-1-bridge"} | files  # its repairs come from the file records
     # A restart's trigger holds the repairs of its service and files, so it follows those records too.
-    assert dep("compute-1-reload-nova-compute") == {"compute-1-config"}
-    assert dep("compute-1-restart-nova-compute") == {"compute-1-config", "compute-1-reload-nova-compute", "compute-1-services",
-                                                     "compute-1-file-nova.conf", "compute-1-file-nova-compute.conf"}
+    assert dep("compute-1-restart-nova-compute") == {"compute-1-config", "compute-1-services", "compute-1-file-nova.conf",
+                                                     "compute-1-file-nova-compute.conf"}
+    assert dep("compute-1-reload-nova-compute") == {"compute-1-restart-nova-compute"}
     assert dep("compute-1-restart-l2-agent") == {"compute-1-config", "compute-1-services", "compute-1-file-neutron.conf",
                                                  "compute-1-file-linuxbridge_agent.ini"}
     assert {"compute-1-restart-nova-compute", "compute-1-restart-l2-agent"} <= dep("compute-1-gate")
@@ -241,9 +241,8 @@ def test_a_reloadable_nova_option_reloads_nova_compute_and_restarts_nothing():
     assert trig(both, "reload-nova-compute") == trig(debug, "reload-nova-compute")
     assert trig(both, "restart-nova-compute") == trig(ratio, "restart-nova-compute")
     reload = debug.mocks.named("compute-1-reload-nova-compute").inputs
-    assert reload["create"].endswith("reload_service.sh nova-compute")
-    assert "compute-1-config" in debug.monitor.depends_on("compute-1-reload-nova-compute")
-    assert "compute-1-reload-nova-compute" in debug.monitor.depends_on("compute-1-restart-nova-compute")
+    assert reload["create"].endswith("reload_service.sh nova-compute /etc/nova/nova.conf /etc/nova/nova-compute.conf")
+    assert "compute-1-restart-nova-compute" in debug.monitor.depends_on("compute-1-reload-nova-compute")
 
 
 def test_three_hosts_in_parallel_by_default():
@@ -255,17 +254,19 @@ def test_three_hosts_in_parallel_by_default():
     assert addresses == {"10.0.0.20", "10.0.0.21", "10.0.0.22"}
 
 
-def test_batch_size_one_waits_for_the_previous_hosts_gate():
+def test_batch_size_one_waits_for_the_previous_hosts_gate_and_reload():
+    # A reload re-runs no gate: without it here, a bad reloadable value would reach every host at once.
     d = deploy(dev_config(computeHosts=hosts(3), rollout={"batchSize": 1}))
     assert d.monitor.depends_on("compute-1-controller") == set()
-    assert d.monitor.depends_on("compute-2-controller") == {"compute-1-gate"}
-    assert d.monitor.depends_on("compute-3-controller") == {"compute-2-gate"}
+    assert d.monitor.depends_on("compute-2-controller") == {"compute-1-gate", "compute-1-reload-nova-compute"}
+    assert d.monitor.depends_on("compute-3-controller") == {"compute-2-gate", "compute-2-reload-nova-compute"}
 
 
 def test_batch_size_two_of_three_hosts():
     d = deploy(dev_config(computeHosts=hosts(3), rollout={"batchSize": 2}))
     assert d.monitor.depends_on("compute-2-controller") == set()
-    assert d.monitor.depends_on("compute-3-controller") == {"compute-1-gate", "compute-2-gate"}
+    assert d.monitor.depends_on("compute-3-controller") == {"compute-1-gate", "compute-2-gate",
+                                                            "compute-1-reload-nova-compute", "compute-2-reload-nova-compute"}
 
 
 def test_plan_batches():

@@ -98,7 +98,7 @@ STEPS = {
 
 
 @pytest.mark.parametrize("backend", ["ovn", "ovs"])
-def test_each_backends_steps_in_order(backend, request):
+def test_each_backends_steps_and_what_each_follows(backend, request):
     d = request.getfixturevalue(backend)
     assert sorted(r.name for r in d.mocks.commands()) == sorted(f"compute-1-{s}" for s in STEPS[backend])
     dep = d.monitor.depends_on
@@ -110,9 +110,9 @@ def test_each_backends_steps_in_order(backend, request):
     assert dep("compute-1-config") == {"compute-1-bridge"} | files
     restarts = {f"compute-1-{s}" for s in STEPS[backend] if s.startswith("restart-")}
     for r in restarts:  # (ovs: their triggers hash files read from the bridge step's output)
-        own = dep(r) - {"compute-1-bridge", "compute-1-config", "compute-1-services", "compute-1-reload-nova-compute"}
-        assert "compute-1-config" in dep(r) and "compute-1-services" in dep(r) and own < files and own  # + repairs
-    assert "compute-1-reload-nova-compute" in dep("compute-1-restart-nova-compute")
+        own = dep(r) - {"compute-1-bridge", "compute-1-config", "compute-1-services"}  # and their service's repairs
+        assert "compute-1-config" in dep(r) and "compute-1-services" in dep(r) and own < files and own
+    assert dep("compute-1-reload-nova-compute") == {"compute-1-restart-nova-compute"}
     assert dep("compute-1-gate") == restarts
     for step in STEPS[backend]:
         assert d.monitor.parent_of(f"compute-1-{step}") == "compute-1"

@@ -555,64 +555,98 @@ time.sleep(60)
 """
 
 
-def started(tmp_path: Path, argv: list[str], pid_of: str = "nova-compute") -> subprocess.Popen:
-    """ARGV running with its PID where Debian's init script puts SERVICE's (under tmp_path/run)."""
-    proc = subprocess.Popen(argv)
-    pidfile = tmp_path / "run" / pid_of.split("-")[0] / f"{pid_of}.pid"
-    pidfile.parent.mkdir(parents=True, exist_ok=True)
-    pidfile.write_text(f"{proc.pid}\n")
-    return proc
+def pid_file(tmp_path: Path, pid: int) -> None:
+    """PID where Debian's init script puts nova-compute's (under tmp_path/run)."""
+    path = tmp_path / "run" / "nova" / "nova-compute.pid"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{pid}\n")
+
+
+def nova_files(tmp_path: Path) -> list[str]:
+    """nova-compute's files, written now."""
+    paths = [tmp_path / "nova.conf", tmp_path / "nova-compute.conf"]
+    for p in paths:
+        p.write_text("[DEFAULT]\ndebug = true\n")
+    return [str(p) for p in paths]
 
 
 def reload_env(bindir: Path, tmp_path: Path) -> dict:
-    return dict(path_with(bindir), NOVALAB_RUN_DIR=str(tmp_path / "run"), NOVALAB_RELOAD_SETTLE="0.3")
+    return dict(path_with(bindir), NOVALAB_RUN_DIR=str(tmp_path / "run"), RELOAD_SETTLE_SECONDS="0.3")
 
 
-def test_reload_sends_sighup_to_the_running_service_which_keeps_its_pid(bindir, tmp_path):
+@pytest.fixture
+def reloading(tmp_path):
+    """A running nova-compute that handles SIGHUP: (its process, the file it notes SIGHUPs in)."""
     notes = tmp_path / "hups"
-    proc = started(tmp_path, [sys.executable, "-c", RELOADING, str(notes)])
+    proc = subprocess.Popen([sys.executable, "-c", RELOADING, str(notes)])
+    pid_file(tmp_path, proc.pid)
+    while not notes.exists():
+        time.sleep(0.05)
+    yield proc, notes
+    proc.kill()
+    proc.wait()
+
+
+def test_reload_sends_sighup_to_a_service_older_than_its_files_which_keeps_its_pid(bindir, tmp_path, reloading):
+    proc, notes = reloading
+    time.sleep(0.05)
+    files = nova_files(tmp_path)  # a reloadable value changed after the service started
+    result = run("reload_service.sh", "nova-compute", *files, env=reload_env(bindir, tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"nova-compute reloaded (SIGHUP to PID {proc.pid})"
+    assert notes.read_text() == "reloaded\n"
+    assert proc.poll() is None  # the same process runs on: nothing went down
+
+
+def test_reload_sends_nothing_to_a_service_that_started_after_its_files_were_written(bindir, tmp_path):
+    # A restart in the same run (or the first converge) started it: it read the files already, and
+    # a SIGHUP before it set its handler would end it.
+    files = nova_files(tmp_path)
+    time.sleep(0.05)
+    notes = tmp_path / "hups"
+    proc = subprocess.Popen([sys.executable, "-c", RELOADING, str(notes)])
     try:
+        pid_file(tmp_path, proc.pid)
         while not notes.exists():
             time.sleep(0.05)
-        result = run("reload_service.sh", "nova-compute", env=reload_env(bindir, tmp_path))
+        result = run("reload_service.sh", "nova-compute", *files, env=reload_env(bindir, tmp_path))
         assert result.returncode == 0, result.stderr
-        assert result.stdout.strip() == f"nova-compute reloaded (SIGHUP to PID {proc.pid})"
-        assert notes.read_text() == "reloaded\n"
-        assert proc.poll() is None  # the same process runs on: nothing went down
+        assert "started after its files were written: it runs with them already" in result.stdout
+        assert notes.read_text() == ""
     finally:
         proc.kill()
         proc.wait()
 
 
-def test_reload_fails_when_the_service_dies_of_sighup(bindir, tmp_path):
+def test_reload_fails_naming_the_repair_when_the_service_dies_of_sighup(bindir, tmp_path):
     # No handler: SIGHUP ends it. Its parent reaps it at once, as a service manager does.
     manager = subprocess.Popen([sys.executable, "-c", "import subprocess; p = subprocess.Popen(['sleep', '60']); "
                                 "print(p.pid, flush=True); p.wait()"], stdout=subprocess.PIPE, text=True)
     pid = int(manager.stdout.readline())
-    pidfile = tmp_path / "run" / "nova" / "nova-compute.pid"
-    pidfile.parent.mkdir(parents=True)
-    pidfile.write_text(f"{pid}\n")
+    pid_file(tmp_path, pid)
     try:
-        result = run("reload_service.sh", "nova-compute", env=reload_env(bindir, tmp_path))
+        time.sleep(0.05)
+        result = run("reload_service.sh", "nova-compute", *nova_files(tmp_path), env=reload_env(bindir, tmp_path))
         assert result.returncode == 1
         assert f"nova-compute (PID {pid}) stopped on SIGHUP" in result.stderr
+        assert "`pulumi up --refresh` finds it stopped, restarts it and runs its gate again" in result.stderr
     finally:
         subprocess.run(["kill", str(pid)], capture_output=True)
         manager.wait(timeout=10)
 
 
-def test_reload_of_a_stopped_service_sends_nothing_and_passes(bindir, tmp_path):
+def test_reload_of_a_stopped_service_fails_naming_the_repair(bindir, tmp_path):
     log = tmp_path / "service.log"
     service_stub(bindir, log)  # nothing runs
-    result = run("reload_service.sh", "nova-compute", env=reload_env(bindir, tmp_path))
-    assert result.returncode == 0, result.stderr
-    assert "nova-compute is not running" in result.stdout and "nothing to reload" in result.stdout
+    result = run("reload_service.sh", "nova-compute", *nova_files(tmp_path), env=reload_env(bindir, tmp_path))
+    assert result.returncode == 1
+    assert "nova-compute is not running" in result.stderr and "`pulumi up --refresh`" in result.stderr
     assert log.read_text().splitlines() == ["nova-compute status"]  # asked, never started
 
 
 def test_reload_refuses_a_running_service_whose_process_it_cannot_find(bindir, tmp_path):
     stub(bindir, "service", 'case "$2" in status) exit 0 ;; *) exit 1 ;; esac\n')  # running, no PID file
-    result = run("reload_service.sh", "nova-compute", env=reload_env(bindir, tmp_path))
+    result = run("reload_service.sh", "nova-compute", *nova_files(tmp_path), env=reload_env(bindir, tmp_path))
     assert result.returncode == 1
     assert "its process ID is unknown" in result.stderr and "cannot send it SIGHUP" in result.stderr
 

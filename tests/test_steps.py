@@ -27,14 +27,13 @@ def test_rows_follow_the_row_above_unless_they_say_otherwise():
     assert follows["controller"] == (PREVIOUS_BATCH,)  # the rollout's previous batch
     assert follows["gate"] == restarts
     assert follows["files"] == (PREVIOUS_BATCH,)  # the records run nothing: they wait for nothing of the host
-    # nova-compute's reload runs before its restart: when both are due, the restart reads everything last.
-    assert follows["reload-nova-compute"] == ("config",)
-    assert follows["restart-nova-compute"] == ("config", "reload-nova-compute")
+    # nova-compute's reload follows its restart (reload_service.sh then skips a process the restart made).
+    assert follows["reload-nova-compute"] == ("restart-nova-compute",)
     assert "reload-nova-compute" not in follows["gate"]  # a reload leaves the service up: no new gate
     commands = [s for s in table if not s.record]
     for above, row in zip(commands, commands[1:]):
-        if row.name not in ("gate", "restart-nova-compute"):
-            assert follows[row.name] == (("config",) if row.restart or row.reload else (above.name,)), row.name
+        if row.name not in ("gate", "reload-nova-compute"):
+            assert follows[row.name] == (("config",) if row.restart else (above.name,)), row.name
 
 
 def test_a_row_following_no_row_of_the_table_is_refused():
@@ -94,7 +93,7 @@ def test_a_backend_brings_its_rows_agents_and_removal_into_the_table(ovn_like):
     table = host_steps(ovn_like)
     # the backend's rows right before the records and the config step, its agents' restarts after nova-compute's
     assert names[names.index("config") - 3:names.index("config")] == ["bridge", "ovn-chassis", "files"]
-    assert names[-3:] == ["restart-nova-compute", "restart-metadata-agent", "gate"]
+    assert names[-4:] == ["restart-nova-compute", "restart-metadata-agent", "reload-nova-compute", "gate"]
     assert [s.name for s in table if s.where == CONTROLLER] == ["controller", "gate"]
     assert dependencies(table)["config"] == ("ovn-chassis",)
     assert dependencies(table)["gate"] == ("restart-nova-compute", "restart-metadata-agent")
