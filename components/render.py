@@ -32,15 +32,19 @@ LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
 
 
 def oslo_value(value: str) -> str:
-    """VALUE written so that oslo.config reads exactly VALUE back.
+    r"""VALUE written so that oslo.config reads exactly VALUE back.
 
     oslo.config's parser (oslo_config/iniparser.py) strips the whitespace around a value, then one
     pair of matching quotes, and expands `$name`: so a literal `$` is written `$$`, and a value with
-    whitespace at either end or a quote at both ends goes inside one more pair of quotes. A line
-    break is refused: it would start a line of its own (another option, another section)."""
+    whitespace at either end or a quote at both ends goes inside one more pair of quotes. Before
+    expanding, oslo.config turns `\$` into `$$` (ConfigOpts._substitute), which would eat a
+    backslash right before a `$`: such a `$` is written `\$` instead, so the value `\$` is written
+    `\$` and read back as `\$`. A line break is refused: it would start a line of its own (another
+    option, another section)."""
     if any(c in LINE_BREAKS for c in value):
         raise ValueError("a value for an oslo.config file holds a line break")
-    text = value.replace("$", "$$")
+    text = "".join("\\$" if c == "$" and i and value[i - 1] == "\\" else "$$" if c == "$" else c
+                   for i, c in enumerate(value))
     if text != text.strip() or (len(text) > 0 and text[0] == text[-1] and text[0] in "\"'"):
         return f'"{text}"'
     return text

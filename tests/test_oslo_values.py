@@ -17,6 +17,8 @@ from support.mocks import dev_config, to_raw
 PASSWORDS = [
     " leading", "trailing ", "\u00a0nbsp-both\u00a0", "'quoted'", '"double"', "'", '"', "'mixed\"", "a$b", "$$",
     "${DEFAULT.host}", "#not-a-comment", ";semi", "a = b", "[section]", "ünïcode-pw", "",
+    # oslo.config reads `\$` as `$$` before expanding: a backslash before a `$` (found by Hypothesis).
+    "\\$", "\\$A", "a\\\\$b", "\\$$", "'\\$'",
 ]
 
 
