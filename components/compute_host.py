@@ -3,9 +3,9 @@
 The component walks the step table (steps.py: `host_steps` of the stack's network backend) and makes
 one pulumi-command `remote.Command` per row, child of the component, in the table's order: the
 controller check, the packages (after the prechecks), the backend's "Network configuration", the
-config files, nova-compute's reload (SIGHUP, for the options it re-reads then), the restarts (in
-parallel), and the gate ("Final check", on the controller); and, no command, `<host>-files`: the
-records of the host's files and services a refresh reads (host_record.py).
+config files, the restarts (in parallel), nova-compute's reload after its restart (SIGHUP, for the
+options it re-reads then), and the gate ("Final check", on the controller); and, no command,
+`<host>-files`: the records of the host's files and services a refresh reads (host_record.py).
 
 A host removed from the stack leaves nova as operators take one out, by the steps' deletes in reverse
 order: the gate drains it (refusing while servers run there), the config step stops nova-compute and

@@ -39,7 +39,7 @@ def oslo_value(value: str) -> str:
     whitespace at either end or a quote at both ends goes inside one more pair of quotes. Before
     expanding, oslo.config turns `\$` into `$$` (ConfigOpts._substitute), which would eat a
     backslash right before a `$`: such a `$` is written `\$` instead, so the value `\$` is written
-    `\$` and read back as `\$`. A line break is refused: it would start a line of its own (another
+    `\\$` and read back as `\$`. A line break is refused: it would start a line of its own (another
     option, another section)."""
     if any(c in LINE_BREAKS for c in value):
         raise ValueError("a value for an oslo.config file holds a line break")

@@ -4,6 +4,7 @@ openstack and nova-manage; the bridge test uses a private network + mount namesp
 from __future__ import annotations
 
 import base64
+import contextlib
 import grp
 import os
 import pwd
@@ -574,17 +575,25 @@ def reload_env(bindir: Path, tmp_path: Path) -> dict:
     return dict(path_with(bindir), NOVALAB_RUN_DIR=str(tmp_path / "run"), RELOAD_SETTLE_SECONDS="0.3")
 
 
-@pytest.fixture
-def reloading(tmp_path):
+@contextlib.contextmanager
+def reloading_service(tmp_path: Path):
     """A running nova-compute that handles SIGHUP: (its process, the file it notes SIGHUPs in)."""
     notes = tmp_path / "hups"
     proc = subprocess.Popen([sys.executable, "-c", RELOADING, str(notes)])
-    pid_file(tmp_path, proc.pid)
-    while not notes.exists():
-        time.sleep(0.05)
-    yield proc, notes
-    proc.kill()
-    proc.wait()
+    try:
+        pid_file(tmp_path, proc.pid)
+        while not notes.exists():
+            time.sleep(0.05)
+        yield proc, notes
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture
+def reloading(tmp_path):
+    with reloading_service(tmp_path) as service:
+        yield service
 
 
 def test_reload_sends_sighup_to_a_service_older_than_its_files_which_keeps_its_pid(bindir, tmp_path, reloading):
@@ -603,19 +612,11 @@ def test_reload_sends_nothing_to_a_service_that_started_after_its_files_were_wri
     # a SIGHUP before it set its handler would end it.
     files = nova_files(tmp_path)
     time.sleep(0.05)
-    notes = tmp_path / "hups"
-    proc = subprocess.Popen([sys.executable, "-c", RELOADING, str(notes)])
-    try:
-        pid_file(tmp_path, proc.pid)
-        while not notes.exists():
-            time.sleep(0.05)
+    with reloading_service(tmp_path) as (_, notes):
         result = run("reload_service.sh", "nova-compute", *files, env=reload_env(bindir, tmp_path))
         assert result.returncode == 0, result.stderr
         assert "started after its files were written: it runs with them already" in result.stdout
         assert notes.read_text() == ""
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 def test_reload_fails_naming_the_repair_when_the_service_dies_of_sighup(bindir, tmp_path):
