@@ -143,11 +143,13 @@ def test_up_repairs_a_dead_service_and_a_dead_host(lab, tmp_path):
 
 def test_new_hosts_are_empty_machines_with_new_host_keys(lab, tmp_path):
     """`lab/lab new-hosts`, before a benchmark's next first converge: what a run left on a host (its
-    files, a bridge in its network namespace) is gone, and the host is a new machine (a new key)."""
+    files, a bridge in its network namespace) is gone, and the host is a new machine (a new key) on
+    the same NICs (their MAC addresses: this machine's ARP entry for the host stays right)."""
     before = {h["name"]: h for h in lab_stack()["novalab:computeHosts"]}
     host = before["compute-1"]
     dirty = ssh_pinned(host["address"], host["hostKey"], tmp_path / "kh",
-                       "mkdir -p /etc/nova && touch /etc/nova/nova.conf && ip link add br100 type bridge")
+                       "mkdir -p /etc/nova && touch /etc/nova/nova.conf && ip link add br100 type bridge"
+                       " && cat /sys/class/net/eth1/address /sys/class/net/eth2/address")
     assert dirty.returncode == 0, dirty.stderr
     sh(str(LAB), "new-hosts", timeout=900)
     after = {h["name"]: h for h in lab_stack()["novalab:computeHosts"]}
@@ -155,8 +157,10 @@ def test_new_hosts_are_empty_machines_with_new_host_keys(lab, tmp_path):
     assert all(after[n]["hostKey"] != before[n]["hostKey"] for n in after)
     host = after["compute-1"]
     clean = ssh_pinned(host["address"], host["hostKey"], tmp_path / "kh2",
-                       "test -e /etc/nova && echo files || echo no-files; ip link show br100 >/dev/null 2>&1 && echo bridge || echo no-bridge")
-    assert clean.returncode == 0 and clean.stdout.split() == ["no-files", "no-bridge"], clean.stdout + clean.stderr
+                       "test -e /etc/nova && echo files || echo no-files; ip link show br100 >/dev/null 2>&1 && echo bridge || echo no-bridge;"
+                       " cat /sys/class/net/eth1/address /sys/class/net/eth2/address")
+    assert clean.returncode == 0 and clean.stdout.split()[:2] == ["no-files", "no-bridge"], clean.stdout + clean.stderr
+    assert clean.stdout.split()[2:] == dirty.stdout.split()
     assert sh(str(LAB), "status").returncode == 0
 
 

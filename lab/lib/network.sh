@@ -21,12 +21,13 @@ netns_up() {
   ip -n "$1" link set lo up
 }
 
-# nic NETNS OUTER INNER BRIDGE [ADDRESS/PREFIX]: a veth whose INNER end is NETNS's NIC, OUTER in BRIDGE.
+# nic NETNS OUTER INNER BRIDGE [ADDRESS/PREFIX [MAC]]: a veth whose INNER end is NETNS's NIC (with
+# MAC, else a random one), OUTER in BRIDGE.
 nic() {
-  local ns=$1 outer=$2 inner=$3 bridge=$4 addr=${5:-}
+  local ns=$1 outer=$2 inner=$3 bridge=$4 addr=${5:-} mac=${6:-}
   if ! ip -n "$ns" link show dev "$inner" >/dev/null 2>&1; then
     ip link del "$outer" 2>/dev/null || true
-    ip link add "$outer" type veth peer name "$inner" netns "$ns"
+    ip link add "$outer" type veth peer name "$inner" ${mac:+address "$mac"} netns "$ns"
   fi
   ip link set "$outer" master "$bridge" up
   if [ -n "$addr" ] && ! ip -n "$ns" -o addr show dev "$inner" 2>/dev/null | has -F " $addr "; then
@@ -52,8 +53,8 @@ network_up() {
 host_network_up() {  # host_network_up N
   local n=$1 ns=novalab-compute-$1
   netns_up "$ns"
-  nic "$ns" "nl-c$n-m" eth1 "$MGMT_BRIDGE" "$(host_address "$n")/24"
-  nic "$ns" "nl-c$n-p" eth2 "$PUB_BRIDGE"
+  nic "$ns" "nl-c$n-m" eth1 "$MGMT_BRIDGE" "$(host_address "$n")/24" "$(host_mac 1 "$n")"
+  nic "$ns" "nl-c$n-p" eth2 "$PUB_BRIDGE" "" "$(host_mac 2 "$n")"
 }
 
 # netns_del NS: every process the lab started is gone by now (PID files): one still in a lab
