@@ -66,6 +66,7 @@ def lab_step(state: Path, tmp_path: Path, *step: str) -> subprocess.CompletedPro
         PULUMI_BACKEND_URL=f"file://{tmp_path / 'backend'}",
         PULUMI_CONFIG_PASSPHRASE=PASSPHRASE,
         PULUMI_SKIP_UPDATE_CHECK="true",
+        PULUMI_DISABLE_AUTOMATIC_LOGS="true",  # as ./novalab's engine_defaults: nothing in ~/.pulumi/logs
     )
     env.pop("PULUMI_CONFIG_PASSPHRASE_FILE", None)
     (tmp_path / "backend").mkdir(exist_ok=True)
@@ -123,7 +124,7 @@ def test_the_stack_config_file_gets_the_secrets_as_pulumi_secrets_and_the_repo_s
         [str(engine_bin() / "pulumi"), "config", "-s", "lab", "--config-file", str(config), "--show-secrets", "--json"],
         cwd=ROOT, capture_output=True, text=True,
         env=dict(os.environ, PULUMI_BACKEND_URL=f"file://{tmp_path / 'backend'}", PULUMI_CONFIG_PASSPHRASE=PASSPHRASE,
-                 PULUMI_SKIP_UPDATE_CHECK="true"),
+                 PULUMI_SKIP_UPDATE_CHECK="true", PULUMI_DISABLE_AUTOMATIC_LOGS="true"),
     )
     assert shown.returncode == 0, shown.stderr
     values = {k: v["value"] for k, v in json.loads(shown.stdout).items()}
