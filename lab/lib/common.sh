@@ -27,7 +27,7 @@ host_address() { echo "$MGMT_NET.$((20 + $1))"; }
 tunnel_address() { echo "$TUN_NET.$((20 + $1))"; }
 # host_mac NIC N: compute-N's NIC ethNIC keeps its MAC address when `new-hosts` re-images the host,
 # as a real machine's NIC does. With a new random one, this machine's ARP entry for the host stayed
-# REACHABLE on the old address for up to 45 s (1.5 x base_reachable_time, ip-sysctl.rst), longer
+# REACHABLE on the old address for up to 45 s (1.5 x base_reachable_time, arp(7)), longer
 # than the wait for the new host's sshd. Locally administered: 02:...
 host_mac() { printf '02:4e:4c:%02x:%02x:%02x\n' "$1" $(($2 / 256)) $(($2 % 256)); }
 CTL_TUN_IP=$TUN_NET.10
