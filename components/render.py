@@ -43,8 +43,7 @@ def oslo_value(value: str) -> str:
     option, another section)."""
     if any(c in LINE_BREAKS for c in value):
         raise ValueError("a value for an oslo.config file holds a line break")
-    text = "".join("\\$" if c == "$" and i and value[i - 1] == "\\" else "$$" if c == "$" else c
-                   for i, c in enumerate(value))
+    text = value.replace("$", "$$").replace("\\$$", "\\\\$")
     if text != text.strip() or (len(text) > 0 and text[0] == text[-1] and text[0] in "\"'"):
         return f'"{text}"'
     return text

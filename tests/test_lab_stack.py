@@ -58,17 +58,17 @@ def lab_state(tmp_path):
     return state
 
 
-def lab_step(state: Path, tmp_path: Path, *step: str) -> subprocess.CompletedProcess:
-    env = dict(
-        os.environ,
-        NOVALAB_LAB_DIR=str(state),
-        PATH=f"{engine_bin()}{os.pathsep}{os.environ['PATH']}",
-        PULUMI_BACKEND_URL=f"file://{tmp_path / 'backend'}",
-        PULUMI_CONFIG_PASSPHRASE=PASSPHRASE,
-        PULUMI_SKIP_UPDATE_CHECK="true",
-        PULUMI_DISABLE_AUTOMATIC_LOGS="true",  # as ./novalab's engine_defaults: nothing in ~/.pulumi/logs
-    )
+def engine_env(tmp_path: Path) -> dict[str, str]:
+    """The engine's environment: a file backend in TMP_PATH, the tests' passphrase, and (as
+    ./novalab's engine_defaults) no update check and nothing in ~/.pulumi/logs."""
+    env = dict(os.environ, PULUMI_BACKEND_URL=f"file://{tmp_path / 'backend'}", PULUMI_CONFIG_PASSPHRASE=PASSPHRASE,
+               PULUMI_SKIP_UPDATE_CHECK="true", PULUMI_DISABLE_AUTOMATIC_LOGS="true")
     env.pop("PULUMI_CONFIG_PASSPHRASE_FILE", None)
+    return env
+
+
+def lab_step(state: Path, tmp_path: Path, *step: str) -> subprocess.CompletedProcess:
+    env = dict(engine_env(tmp_path), NOVALAB_LAB_DIR=str(state), PATH=f"{engine_bin()}{os.pathsep}{os.environ['PATH']}")
     (tmp_path / "backend").mkdir(exist_ok=True)
     return subprocess.run(["bash", "-c", HARNESS, "harness", str(ROOT / "lab"), sys.executable, *step],
                           capture_output=True, text=True, env=env, timeout=300)
@@ -123,8 +123,7 @@ def test_the_stack_config_file_gets_the_secrets_as_pulumi_secrets_and_the_repo_s
     shown = subprocess.run(
         [str(engine_bin() / "pulumi"), "config", "-s", "lab", "--config-file", str(config), "--show-secrets", "--json"],
         cwd=ROOT, capture_output=True, text=True,
-        env=dict(os.environ, PULUMI_BACKEND_URL=f"file://{tmp_path / 'backend'}", PULUMI_CONFIG_PASSPHRASE=PASSPHRASE,
-                 PULUMI_SKIP_UPDATE_CHECK="true", PULUMI_DISABLE_AUTOMATIC_LOGS="true"),
+        env=engine_env(tmp_path),
     )
     assert shown.returncode == 0, shown.stderr
     values = {k: v["value"] for k, v in json.loads(shown.stdout).items()}
